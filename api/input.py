@@ -1,0 +1,138 @@
+"""
+Turn a job submission into start URLs and options, or a precise error.
+
+Pure functions over the request's parts, so every rule has a plain test.
+Accepted bodies:
+  - JSON: C{{"urls": [...], "max_depth": 1, "scope": "host", "max_pages": 1000}}
+    or a bare JSON list of URLs;
+  - text (C{text/plain}, curl's default form encoding, or no content type):
+    URLs separated by white space, or run together as C{curl -d @file}
+    sends them; a form field C{urls=...} is understood too.
+Options may also come as query parameters; the body wins.
+"""
+
+import json
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from common.urls import SCOPES, InvalidURL, check_start_url, split_url_list
+
+OPTIONS = ("max_depth", "scope", "max_pages")
+_TEXT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
+_JSON_TYPES = ("application/json", "text/json")
+
+
+@dataclass(frozen=True)
+class InputError(Exception):
+    """A bad submission: HTTP status, a stable code, and a message for people."""
+
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    urls: list
+    options: dict
+
+
+def media_type(content_type):
+    """C{"Text/Plain; charset=x"} -> C{"text/plain"}; missing -> C{""}."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _from_json(body):
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+    if isinstance(data, list):
+        return data, {}
+    if not isinstance(data, dict):
+        raise InputError(400, "malformed_json", "the JSON body must be an object or a list of URLs")
+    unknown = sorted(set(data) - {"urls", *OPTIONS})
+    if unknown:
+        raise InputError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    urls = data.get("urls")
+    if urls is None:
+        raise InputError(422, "no_urls", 'the JSON body needs a "urls" list')
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list):
+        raise InputError(422, "no_urls", '"urls" must be a list of strings')
+    return urls, {k: data[k] for k in OPTIONS if k in data}
+
+
+def _from_text(body):
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(400, "bad_encoding", "a text body must be UTF-8") from None
+    if text.lstrip().startswith("urls="):
+        return [u for v in parse_qs(text.strip()).get("urls", []) for u in split_url_list(v)]
+    return split_url_list(text)
+
+
+def _integer(name, value, low, high):
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(422, "bad_option", f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InputError(422, "bad_option", f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_options(given, config):
+    """Validate options from the body or the query; fill in the defaults."""
+    scope = given.get("scope", "host")
+    if scope not in SCOPES:
+        raise InputError(422, "bad_option", f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    return {
+        "max_depth": _integer("max_depth", given.get("max_depth", 1), 0, config.max_depth_limit),
+        "scope": scope,
+        "max_pages": _integer("max_pages", given.get("max_pages", config.default_max_pages),
+                              1, config.max_pages_limit),
+    }
+
+
+def check_urls(raw_urls, config):
+    """Normalise, dedup, and reject the whole list if any entry is bad."""
+    if len(raw_urls) > config.max_start_urls:
+        raise InputError(422, "too_many_urls",
+                         f"{len(raw_urls)} URLs given; at most {config.max_start_urls} per job")
+    urls, problems = [], []
+    for raw in raw_urls:
+        if not isinstance(raw, str):
+            problems.append(f"not a string: {raw!r}")
+            continue
+        try:
+            urls.append(check_start_url(raw))
+        except InvalidURL as e:
+            problems.append(str(e))
+    if problems:
+        shown = "; ".join(problems[:10]) + ("; ..." if len(problems) > 10 else "")
+        raise InputError(422, "invalid_url", f"{len(problems)} invalid URL(s): {shown}")
+    if not urls:
+        raise InputError(422, "no_urls", "no URL given")
+    return list(dict.fromkeys(urls))
+
+
+def parse_submission(content_type, body, query, config):
+    """
+    @param query: the request's query, C{{name: [values]}} as text.
+    @raise InputError: naming the first problem found.
+    """
+    kind = media_type(content_type)
+    if kind in _JSON_TYPES:
+        raw_urls, given = _from_json(body)
+    elif kind in _TEXT_TYPES:
+        raw_urls, given = _from_text(body), {}
+    else:
+        raise InputError(415, "unsupported_media_type",
+                         f"send application/json or text/plain, not {kind!r}")
+    from_query = {k: v[-1] for k, v in query.items() if k in OPTIONS and v}
+    options = parse_options({**from_query, **given}, config)
+    urls = check_urls(raw_urls, config)[: options["max_pages"]]
+    return Submission(urls, options)

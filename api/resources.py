@@ -1,0 +1,262 @@
+"""
+The HTTP API (v1) as a tree of twisted.web resources.
+
+    /                  POST: the 2015 interface (URLs in the body)
+    /job/ID            GET: the 2015 job shape
+    /jobs              GET: recent jobs; POST: create a job
+    /jobs/ID           GET: the job; DELETE: cancel it
+    /jobs/ID/images    GET: images, paginated, or ?format=ndjson|csv|txt
+    /jobs/ID/pages     GET: pages, paginated, or ?format=ndjson|csv|txt
+    /healthz /readyz /metrics
+"""
+
+import csv
+import io
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from api import views
+from api.http import ApiError, JsonResource, NotFound, body, encode, query
+from api.input import InputError, parse_submission
+from common.messages import is_job_id
+
+log = Logger()
+
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_EXPORT_CHUNK = 1000
+_EXPORT_TYPES = {
+    "ndjson": b"application/x-ndjson; charset=utf-8",
+    "csv": b"text/csv; charset=utf-8",
+    "txt": b"text/plain; charset=utf-8",
+}
+
+
+def _paging(request):
+    args = query(request)
+    try:
+        offset = int(args.get("cursor", ["0"])[-1])
+        limit = int(args.get("limit", [str(PAGE_SIZE)])[-1])
+    except ValueError:
+        raise ApiError(400, "bad_cursor", "cursor and limit must be integers") from None
+    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ApiError(400, "bad_cursor", f"cursor must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
+    return offset, limit
+
+
+def _next_link(path, offset, limit, more):
+    return f"{path}?cursor={offset + limit}&limit={limit}" if more else None
+
+
+class Api:
+    """What the resources share: the store, the dispatcher, the config."""
+
+    def __init__(self, store, dispatcher, config, metrics):
+        self.store = store
+        self.dispatcher = dispatcher
+        self.config = config
+        self.metrics = metrics
+
+    async def job_or_404(self, job_id):
+        job = await self.store.job(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise ApiError(404, "no_such_job", f"no job with id {job_id[:64]!r}")
+        return job
+
+    async def submit(self, request):
+        try:
+            submission = parse_submission(
+                (request.getHeader(b"content-type") or b"").decode("latin-1"),
+                body(request), query(request), self.config)
+        except InputError as e:
+            raise ApiError(e.status, e.code, e.message) from None
+        job_id = await self.store.create(submission.urls, submission.options)
+        self.metrics.jobs_created.inc()
+        self.dispatcher.wake()
+        log.info("job {id}: {n} start URL(s), options {options}",
+                 id=job_id, n=len(submission.urls), options=submission.options)
+        return await self.store.job(job_id)
+
+
+class ApiResource(JsonResource):
+    """A resource of the API proper: it needs the shared parts and the token."""
+
+    def __init__(self, api):
+        super().__init__()
+        self.api = api
+        self.token = api.config.api_token
+
+
+class Root(ApiResource):
+    def __init__(self, api):
+        super().__init__(api)
+        self.putChild(b"jobs", Jobs(api))
+        self.putChild(b"job", LegacyJobs(api))
+        self.putChild(b"healthz", Health())
+        self.putChild(b"readyz", Ready(api))
+        self.putChild(b"metrics", Metrics(api))
+
+    def getChild(self, path, request):
+        return self if path == b"" else NotFound()
+
+    async def GET(self, request):
+        return 200, {"service": "imagecrawler", "jobs": "/jobs", "health": "/healthz"}
+
+    async def POST(self, request):
+        job = await self.api.submit(request)
+        return 201, views.legacy_view(job, []), {b"location": f"/job/{job['id']}".encode()}
+
+
+class Jobs(ApiResource):
+    def getChild(self, path, request):
+        return Job(self.api, path.decode("utf-8", "replace"))
+
+    async def GET(self, request):
+        offset, limit = _paging(request)
+        jobs = await self.api.store.recent_jobs(offset, limit + 1)
+        return 200, {
+            "jobs": [views.job_view(j) for j in jobs[:limit]],
+            "next": _next_link("/jobs", offset, limit, len(jobs) > limit),
+        }
+
+    async def POST(self, request):
+        job = await self.api.submit(request)
+        return 201, views.job_view(job), {b"location": f"/jobs/{job['id']}".encode()}
+
+
+class Job(ApiResource):
+    def __init__(self, api, job_id):
+        super().__init__(api)
+        self.job_id = job_id
+
+    def getChild(self, path, request):
+        if path == b"images":
+            return Listing(self.api, self.job_id, "images")
+        if path == b"pages":
+            return Listing(self.api, self.job_id, "pages")
+        return NotFound()
+
+    async def GET(self, request):
+        return 200, views.job_view(await self.api.job_or_404(self.job_id))
+
+    async def DELETE(self, request):
+        await self.api.job_or_404(self.job_id)
+        await self.api.store.cancel(self.job_id)
+        return 200, views.job_view(await self.api.job_or_404(self.job_id))
+
+
+class Listing(ApiResource):
+    """A job's images or pages: JSON pages of results, or one streamed export."""
+
+    def __init__(self, api, job_id, kind):
+        super().__init__(api)
+        self.job_id = job_id
+        self.kind = kind
+        self.view = views.image_view if kind == "images" else views.page_view
+        self.read = api.store.images if kind == "images" else api.store.pages
+
+    async def GET(self, request):
+        await self.api.job_or_404(self.job_id)
+        fmt = query(request).get("format", ["json"])[-1]
+        if fmt in _EXPORT_TYPES:
+            await self._export(request, fmt)
+            return None
+        if fmt != "json":
+            raise ApiError(400, "bad_format", f"format must be json, ndjson, csv or txt, not {fmt!r}")
+        offset, limit = _paging(request)
+        rows = await self.read(self.job_id, offset, limit + 1)
+        path = f"/jobs/{self.job_id}/{self.kind}"
+        return 200, {
+            self.kind: [self.view(url, record) for url, record in rows[:limit]],
+            "next": _next_link(path, offset, limit, len(rows) > limit),
+        }
+
+    async def _export(self, request, fmt):
+        finished = []
+        request.notifyFinish().addBoth(finished.append)
+        request.setHeader(b"content-type", _EXPORT_TYPES[fmt])
+        if fmt == "csv":
+            request.write(_csv_row(self._csv_header()))
+        offset = 0
+        while not finished:
+            rows = await self.read(self.job_id, offset, _EXPORT_CHUNK)
+            if finished:
+                return
+            request.write(b"".join(self._line(fmt, url, record) for url, record in rows))
+            if len(rows) < _EXPORT_CHUNK:
+                break
+            offset += _EXPORT_CHUNK
+        if not finished:
+            request.finish()
+
+    def _csv_header(self):
+        if self.kind == "images":
+            return ["url", "sources", "found_on", "alt"]
+        return ["url", "depth", "status", "images", "error"]
+
+    def _line(self, fmt, url, record):
+        if fmt == "txt":
+            return url.encode("utf-8") + b"\n"
+        view = self.view(url, record)
+        if fmt == "ndjson":
+            return encode(view)
+        row = [view.get(name) for name in self._csv_header()]
+        return _csv_row([" ".join(v) if isinstance(v, list) else v for v in row])
+
+
+def _csv_row(values):
+    out = io.StringIO()
+    csv.writer(out).writerow(["" if v is None else v for v in values])
+    return out.getvalue().encode("utf-8")
+
+
+class LegacyJobs(ApiResource):
+    def getChild(self, path, request):
+        return LegacyJob(self.api, path.decode("utf-8", "replace"))
+
+
+class LegacyJob(Job):
+    async def GET(self, request):
+        job = await self.api.job_or_404(self.job_id)
+        images = await self.api.store.images(self.job_id, 0, 100_000)
+        return 200, views.legacy_view(job, [url for url, _ in images])
+
+
+class Health(JsonResource):
+    async def GET(self, request):
+        return 200, {"status": "ok"}
+
+
+class Ready(JsonResource):
+    """Ready when Redis answers and the ZeroMQ sockets are bound; no token,
+    so that orchestrators can probe it."""
+
+    def __init__(self, api):
+        super().__init__()
+        self.api = api
+
+    async def GET(self, request):
+        checks = {"zmq": "ok" if self.api.dispatcher.running else "down"}
+        try:
+            await self.api.store.ping(timeout=2)
+            backlog = await self.api.store.backlog()
+            checks["redis"] = "ok"
+        except Exception as e:
+            checks["redis"] = f"down: {e}"
+            backlog = {}
+        ready = all(v == "ok" for v in checks.values())
+        return (200 if ready else 503), {"ready": ready, "checks": checks, **backlog}
+
+
+class Metrics(Resource):
+    isLeaf = True
+
+    def __init__(self, api):
+        super().__init__()
+        self.api = api
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", self.api.metrics.content_type)
+        return self.api.metrics.render()
+

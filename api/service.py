@@ -1,0 +1,26 @@
+"""The API process's service tree: the HTTP site and the dispatcher."""
+
+from twisted.application import strports
+from twisted.application.service import MultiService
+
+from api.dispatch import Dispatcher
+from api.http import QuietSite, bounded_request_factory
+from api.metrics import Metrics
+from api.resources import Api, Root
+from common import store as job_store
+
+
+def make_service(reactor, config):
+    redis = job_store.connect(config.redis_url, poolsize=8)
+    store = job_store.JobStore(redis, reactor)
+    metrics = Metrics()
+    dispatcher = Dispatcher(reactor, config, store, metrics)
+    site = QuietSite(Root(Api(store, dispatcher, config, metrics)))
+    site.requestFactory = bounded_request_factory(config.max_request_bytes)
+    interface = config.api_host.replace(":", r"\:")
+    web = strports.service(f"tcp:{config.api_port}:interface={interface}", site)
+    top = MultiService()
+    job_store.ConnectionService(redis).setServiceParent(top)
+    dispatcher.setServiceParent(top)
+    web.setServiceParent(top)
+    return top

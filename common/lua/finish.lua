@@ -1,0 +1,66 @@
+-- The one atomic step that ends a task: release the lease, record the page
+-- and its images, admit its new links, move the counters, and complete the
+-- job when this was its last page.  Returns the number of links admitted,
+-- -1 when the job is no longer live, -2 when the page was already recorded.
+-- ARGV: prefix, job, depth, url, outcome, page_json, images_json,
+--       links_json, found_on, max_found_on, now
+local job, depth, url = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREM', P .. 'leases', lease_member(job, ARGV[3], url))
+if not is_live(redis.call('HGET', key(job), 'status')) then
+  return -1
+end
+if not record_page(job, url, ARGV[6], ARGV[5]) then
+  return -2
+end
+local found_on, max_found_on = ARGV[9], tonumber(ARGV[10])
+for _, image in ipairs(cjson.decode(ARGV[7])) do
+  local image_url, kinds, alt = image[1], image[2], image[3]
+  local stored = redis.call('HGET', key(job, 'image'), image_url)
+  local record
+  if stored then
+    record = cjson.decode(stored)
+    local known = {}
+    for _, kind in ipairs(record.sources) do known[kind] = true end
+    for _, kind in ipairs(kinds) do
+      if not known[kind] then table.insert(record.sources, kind) end
+    end
+    local listed = false
+    for _, page in ipairs(record.found_on) do
+      if page == found_on then listed = true break end
+    end
+    if not listed and #record.found_on < max_found_on then
+      table.insert(record.found_on, found_on)
+    end
+    if (record.alt == nil or record.alt == '') and alt and alt ~= '' then
+      record.alt = alt
+    end
+  else
+    record = {sources = kinds, found_on = {found_on}, alt = alt}
+    redis.call('RPUSH', key(job, 'images'), image_url)
+    redis.call('HINCRBY', key(job), 'images_found', 1)
+  end
+  redis.call('HSET', key(job, 'image'), image_url, cjson.encode(record))
+end
+local admitted = 0
+local limits = redis.call('HMGET', key(job), 'max_depth', 'max_pages', 'pages_admitted')
+local total, max_pages = tonumber(limits[3]), tonumber(limits[2])
+if depth < tonumber(limits[1]) then
+  local next_depth = tostring(depth + 1)
+  for _, link in ipairs(cjson.decode(ARGV[8])) do
+    if total >= max_pages then break end
+    if redis.call('SADD', key(job, 'seen'), link) == 1 then
+      redis.call('RPUSH', key(job, 'frontier'), next_depth .. ' ' .. link)
+      total = total + 1
+      admitted = admitted + 1
+    end
+  end
+end
+if admitted > 0 then
+  redis.call('HSET', key(job), 'pages_admitted', total)
+  redis.call('HINCRBY', key(job), 'pending', admitted)
+end
+if found_on ~= url then
+  redis.call('SADD', key(job, 'seen'), found_on)
+end
+settle(job, ARGV[11])
+return admitted

@@ -1,0 +1,22 @@
+-- A worker is about to crawl a task: renew its lease from now, count the
+-- attempt, and tell the worker whether to go on.  Returns
+-- {'go', attempt, [urls_json, scope, max_depth]} or {'drop', reason}.
+-- ARGV: prefix, job, depth, url, now, lease_seconds, want_settings
+local job, depth, url = ARGV[2], ARGV[3], ARGV[4]
+local member = lease_member(job, depth, url)
+local status = redis.call('HGET', key(job), 'status')
+if not is_live(status) then
+  redis.call('ZREM', P .. 'leases', member)
+  return {'drop', status or 'unknown job'}
+end
+if redis.call('HEXISTS', key(job, 'page'), url) == 1 then
+  redis.call('ZREM', P .. 'leases', member)
+  return {'drop', 'already done'}
+end
+redis.call('ZADD', P .. 'leases', 'XX', tonumber(ARGV[5]) + tonumber(ARGV[6]), member)
+local attempt = redis.call('HINCRBY', key(job, 'attempts'), url, 1)
+if ARGV[7] == '1' then
+  local settings = redis.call('HMGET', key(job), 'urls', 'scope', 'max_depth')
+  return {'go', attempt, settings[1], settings[2], settings[3]}
+end
+return {'go', attempt}

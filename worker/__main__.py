@@ -1,0 +1,21 @@
+"""C{python -m worker}: one crawl worker, configured from the environment."""
+
+from twisted.application.service import MultiService
+
+from common import store as job_store
+from common.process import run
+from worker.fetch import Fetcher
+from worker.service import WorkerService
+
+
+def make_service(reactor, config):
+    redis = job_store.connect(config.redis_url, poolsize=4)
+    store = job_store.JobStore(redis, reactor)
+    top = MultiService()
+    job_store.ConnectionService(redis).setServiceParent(top)
+    WorkerService(reactor, config, store, Fetcher(reactor, config)).setServiceParent(top)
+    return top
+
+
+if __name__ == "__main__":
+    run("worker", make_service)

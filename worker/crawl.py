@@ -1,0 +1,159 @@
+"""
+One task, from lease to stored result: the heart of a worker.
+
+    start (Redis: renew lease, count attempt, job still live?)
+      -> fetch (treq, bounded)  -> extract (bs4, pure)
+      -> finish (Redis: one atomic step records it all)
+
+Two Redis round trips per page.  A failure that may pass (a timeout, a
+reset connection, a 503) gives the task back to the reaper while attempts
+remain; anything else, including a page that breaks the parser, is
+recorded as a failed page so that its job still completes.
+"""
+
+from collections import OrderedDict
+
+from twisted.internet import error as net_error
+from twisted.internet.defer import CancelledError, DeferredSemaphore
+from twisted.logger import Logger
+from twisted.web.client import ResponseFailed
+
+from common.urls import in_scope
+from worker.extract import decode_html, extract
+from worker.fetch import FetchError
+from worker.safety import BlockedAddress
+
+log = Logger()
+
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504, 522, 524))
+_TRANSIENT = (
+    CancelledError, net_error.ConnectError, net_error.ConnectionLost,
+    net_error.TimeoutError, ResponseFailed, net_error.DNSLookupError,
+)
+
+
+class _Retry(Exception):
+    """The page may succeed if tried again later."""
+
+
+def describe(failure_value, fetch_timeout):
+    """A short, human reason for a fetch that did not produce a response."""
+    if isinstance(failure_value, CancelledError):
+        return f"timed out after {fetch_timeout:g} s"
+    if isinstance(failure_value, ResponseFailed):
+        reasons = ", ".join(r.getErrorMessage() for r in failure_value.reasons)
+        return f"response failed: {reasons}"
+    text = str(failure_value) or type(failure_value).__name__
+    return text[:500]
+
+
+class _HostSlots:
+    """At most C{per_host} fetches in flight to one host: politeness."""
+
+    def __init__(self, per_host):
+        self._per_host = per_host
+        self._slots = {}
+
+    async def run(self, host, work):
+        slot = self._slots.get(host)
+        if slot is None:
+            slot = self._slots[host] = DeferredSemaphore(self._per_host)
+        try:
+            return await slot.run(work)
+        finally:
+            if slot.tokens == self._per_host and not slot.waiting:
+                self._slots.pop(host, None)
+
+
+class Crawler:
+    """Crawl tasks for one worker; holds what its pages share."""
+
+    _SETTINGS_CACHED = 256
+
+    def __init__(self, store, fetcher, config):
+        self._store = store
+        self._fetcher = fetcher
+        self._config = config
+        self._hosts = _HostSlots(config.per_host_concurrency)
+        self._settings = OrderedDict()
+
+    async def crawl(self, task):
+        """
+        Crawl C{task}; fire with the number of links admitted, or C{None}
+        when the task was dropped or handed back for a retry.
+        """
+        started = await self._store.start(
+            task, self._config.lease_seconds, task.job not in self._settings)
+        if not started.go:
+            log.debug("dropped {url}: {reason}", url=task.url, reason=started.reason)
+            return None
+        settings = self._remember(task.job, started.settings)
+        page = {"url": task.url, "depth": task.depth,
+                "attempt": started.attempt, "worker": self._config.worker_id}
+        try:
+            outcome, found_on, images, links = await self._visit(task, page, settings, started.attempt)
+        except _Retry:
+            await self._store.release(task)
+            return None
+        return await self._store.finish(
+            task, outcome, page, images, links, found_on, self._config.max_found_on)
+
+    def _remember(self, job, settings):
+        if settings is not None:
+            self._settings[job] = settings
+            while len(self._settings) > self._SETTINGS_CACHED:
+                self._settings.popitem(last=False)
+        self._settings.move_to_end(job)
+        return self._settings[job]
+
+    async def _visit(self, task, page, settings, attempt):
+        may_retry = attempt < self._config.max_attempts
+        host = task.url.split("/", 3)[2]
+        try:
+            fetched = await self._hosts.run(host, lambda: self._fetcher.fetch(task.url))
+        except BlockedAddress as e:
+            page.update(status="error", error=str(e))
+            return "failed", task.url, [], []
+        except _TRANSIENT as e:
+            if may_retry:
+                raise _Retry() from e
+            page.update(status="error", error=describe(e, self._config.fetch_timeout))
+            return "failed", task.url, [], []
+        except FetchError as e:
+            page.update(status="error", error=str(e))
+            return "failed", task.url, [], []
+        page["status"] = fetched.status
+        if fetched.redirects:
+            page.update(final_url=fetched.url, redirects=fetched.redirects)
+        if fetched.content_type:
+            page["content_type"] = fetched.content_type
+        if fetched.status in RETRY_STATUSES and may_retry:
+            raise _Retry()
+        if fetched.status >= 400:
+            page["error"] = f"HTTP {fetched.status}"
+            return "failed", fetched.url, [], []
+        if fetched.body is None:
+            page["skipped"] = "not HTML"
+            return "skipped", fetched.url, [], []
+        return self._parse(fetched, page, settings)
+
+    def _parse(self, fetched, page, settings):
+        if fetched.truncated:
+            page["truncated"] = True
+        try:
+            found = extract(decode_html(fetched.body, fetched.content_type), fetched.url)
+        except Exception as e:
+            log.failure("parser failed on {url}", url=fetched.url)
+            page.update(status="error", error=f"parser failed: {type(e).__name__}: {e}"[:500])
+            return "failed", fetched.url, [], []
+        images = [
+            [url, list(image.kinds), image.alt] if image.alt else [url, list(image.kinds)]
+            for url, image in found.images.items()
+        ]
+        links = [link for link in found.links if self._wanted(link, settings)]
+        page.update(images=len(images), links=len(found.links))
+        return "crawled", fetched.url, images, links
+
+    @staticmethod
+    def _wanted(link, settings):
+        return any(in_scope(link, start, settings["scope"]) for start in settings["urls"])
