@@ -12,6 +12,7 @@ Options may also come as query parameters; the body wins.
 """
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -20,6 +21,7 @@ from common.urls import SCOPES, InvalidURL, check_start_url, split_url_list
 OPTIONS = ("max_depth", "scope", "max_pages")
 _TEXT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
 _JSON_TYPES = ("application/json", "text/json")
+_FORM_FIELD = re.compile(r"\s*(urls|max_depth|scope|max_pages)=")
 
 
 @dataclass(frozen=True)
@@ -65,18 +67,24 @@ def _from_json(body):
 
 
 def _from_text(body):
+    """URLs (and, for a form such as C{urls=...&max_depth=0}, options)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(400, "bad_encoding", "a text body must be UTF-8") from None
-    if text.lstrip().startswith("urls="):
-        return [u for v in parse_qs(text.strip()).get("urls", []) for u in split_url_list(v)]
-    return split_url_list(text)
+    if not _FORM_FIELD.match(text):
+        return split_url_list(text), {}
+    fields = parse_qs(text.strip())
+    urls = [u for value in fields.get("urls", []) for u in split_url_list(value)]
+    return urls, {k: fields[k][-1] for k in OPTIONS if k in fields}
 
 
 def _integer(name, value, low, high):
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isascii():
+        try:
+            value = int(value)
+        except ValueError:
+            pass
     if not isinstance(value, int) or isinstance(value, bool):
         raise InputError(422, "bad_option", f"{name} must be an integer, got {value!r}")
     if not low <= value <= high:
@@ -128,7 +136,7 @@ def parse_submission(content_type, body, query, config):
     if kind in _JSON_TYPES:
         raw_urls, given = _from_json(body)
     elif kind in _TEXT_TYPES:
-        raw_urls, given = _from_text(body), {}
+        raw_urls, given = _from_text(body)
     else:
         raise InputError(415, "unsupported_media_type",
                          f"send application/json or text/plain, not {kind!r}")

@@ -1,13 +1,12 @@
 """The API process's service tree: the HTTP site and the dispatcher."""
 
 from twisted.application import strports
-from twisted.application.service import MultiService
-
 from api.dispatch import Dispatcher
 from api.http import QuietSite, bounded_request_factory
 from api.metrics import Metrics
 from api.resources import Api, Root
 from common import store as job_store
+from common.process import Sequence
 
 
 def make_service(reactor, config):
@@ -19,7 +18,7 @@ def make_service(reactor, config):
     site.requestFactory = bounded_request_factory(config.max_request_bytes)
     interface = config.api_host.replace(":", r"\:")
     web = strports.service(f"tcp:{config.api_port}:interface={interface}", site)
-    top = MultiService()
+    top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
     dispatcher.setServiceParent(top)
     web.setServiceParent(top)

@@ -64,7 +64,7 @@ def _nonempty(name, raw):
 
 def _redis_url(name, raw):
     parts = urlsplit(raw)
-    if parts.scheme not in ("redis", "unix") or (parts.scheme == "redis" and not parts.hostname):
+    if parts.scheme != "redis" or not parts.hostname:
         raise ConfigError(f"{name} must look like redis://host:6379/0, got {raw!r}")
     try:
         parts.port

@@ -16,17 +16,6 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import idna
 import tldextract
 
-__all__ = [
-    "MAX_URL_LENGTH",
-    "SCOPES",
-    "InvalidURL",
-    "check_start_url",
-    "in_scope",
-    "normalize",
-    "registrable_domain",
-    "split_url_list",
-]
-
 MAX_URL_LENGTH = 2048
 SCOPES = ("host", "domain", "any")
 
@@ -111,14 +100,21 @@ def split_url_list(text: str) -> list[str]:
 
 def in_scope(url: str, start_url: str, scope: str) -> bool:
     """Whether a crawl started at `start_url` may follow `url` (both normalised)."""
+    return scope_key(url, scope) == scope_key(start_url, scope)
+
+
+def scope_key(url: str, scope: str) -> str:
+    """What two URLs share when they are in the same scope: their host and
+    port, their registrable domain, or (for "any") nothing.  A job keeps the
+    keys of its start URLs, so each link costs one set lookup."""
     if scope == "any":
-        return True
+        return ""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
-    here, start = _host_and_port(url), _host_and_port(start_url)
+    here = _host_and_port(url)
     if scope == "host":
-        return here == start
-    return registrable_domain(_host_only(here)) == registrable_domain(_host_only(start))
+        return here
+    return registrable_domain(_host_only(here))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -287,7 +283,7 @@ def _userinfo(userinfo: str) -> str:
 def _resolve_dots(path: str) -> str:
     """Apply "." and ".." segments (also percent-encoded ones) as browsers
     do, so /a/./b and /a/x/../b are the same page."""
-    if "/." not in path and "/%2" not in path.lower():
+    if "/." not in path and "/%2" not in path:
         return path
     segments = path.split("/")[1:]
     kept: list[str] = []

@@ -5,7 +5,7 @@ from tests.stack import RedisServer, Stack
 
 @pytest.fixture
 def redis_server(tmp_path):
-    server = RedisServer(tmp_path).start()
+    server = RedisServer(tmp_path, appendonly=True).start()
     yield server
     server.stop()
 

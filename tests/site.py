@@ -68,3 +68,14 @@ def hang(site):
     """A body that never comes while the test runs (a poison page)."""
     site.release.wait(120)
     return b""
+
+
+def slow(seconds, html):
+    """A body that takes C{seconds} to come, so a crawl is mid-flight long
+    enough for a fault to hit it."""
+
+    def body(site):
+        site.release.wait(seconds)
+        return html
+
+    return body

@@ -95,9 +95,22 @@ class RedisServer(Process):
         return self
 
     def _answers(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+        return self.command("PING") == "PONG"
+
+    def command(self, *words):
+        """One command over RESP; integer and simple-string replies only."""
+        request = f"*{len(words)}\r\n" + "".join(f"${len(str(w).encode())}\r\n{w}\r\n" for w in words)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(request.encode())
+            reply = s.recv(4096).decode()
+        if reply[0] == "-":
+            raise RuntimeError(reply.strip())
+        return int(reply[1:].strip()) if reply[0] == ":" else reply[1:].strip()
+
+    def restart(self):
+        """Stop (Redis writes its append-only file) and start on the same port and data."""
+        self.stop()
+        return self.start()
 
 
 class Client:

@@ -81,12 +81,12 @@ def main():
 
 def _supervise(procs):
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    try:
-        while not stopping and all(p.poll() is None for p in procs):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    # SIGINT explicitly too: a shell that starts us in the background hands
+    # us SIGINT ignored, and Ctrl-C must still stop the stack.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    while not stopping and all(p.poll() is None for p in procs):
+        time.sleep(0.2)
     # Workers first (they drain), then the API, then Redis.
     for proc in reversed(procs):
         if proc.poll() is None:

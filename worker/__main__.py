@@ -1,9 +1,7 @@
 """C{python -m worker}: one crawl worker, configured from the environment."""
 
-from twisted.application.service import MultiService
-
 from common import store as job_store
-from common.process import run
+from common.process import Sequence, run
 from worker.fetch import Fetcher
 from worker.service import WorkerService
 
@@ -11,7 +9,7 @@ from worker.service import WorkerService
 def make_service(reactor, config):
     redis = job_store.connect(config.redis_url, poolsize=4)
     store = job_store.JobStore(redis, reactor)
-    top = MultiService()
+    top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
     WorkerService(reactor, config, store, Fetcher(reactor, config)).setServiceParent(top)
     return top

@@ -18,16 +18,16 @@ from twisted.internet.defer import CancelledError, DeferredSemaphore
 from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
 
-from common.urls import in_scope
+from common.urls import scope_key
 from worker.extract import decode_html, extract
-from worker.fetch import FetchError
+from worker.fetch import FetchError, FetchTimeout
 from worker.safety import BlockedAddress
 
 log = Logger()
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504, 522, 524))
 _TRANSIENT = (
-    CancelledError, net_error.ConnectError, net_error.ConnectionLost,
+    FetchTimeout, CancelledError, net_error.ConnectError, net_error.ConnectionLost,
     net_error.TimeoutError, ResponseFailed, net_error.DNSLookupError,
 )
 
@@ -36,15 +36,12 @@ class _Retry(Exception):
     """The page may succeed if tried again later."""
 
 
-def describe(failure_value, fetch_timeout):
+def describe(error):
     """A short, human reason for a fetch that did not produce a response."""
-    if isinstance(failure_value, CancelledError):
-        return f"timed out after {fetch_timeout:g} s"
-    if isinstance(failure_value, ResponseFailed):
-        reasons = ", ".join(r.getErrorMessage() for r in failure_value.reasons)
-        return f"response failed: {reasons}"
-    text = str(failure_value) or type(failure_value).__name__
-    return text[:500]
+    if isinstance(error, ResponseFailed):
+        reasons = ", ".join(r.getErrorMessage() or r.type.__name__ for r in error.reasons)
+        return f"response failed: {reasons}"[:500]
+    return (str(error) or type(error).__name__)[:500]
 
 
 class _HostSlots:
@@ -100,6 +97,8 @@ class Crawler:
 
     def _remember(self, job, settings):
         if settings is not None:
+            scope = settings["scope"]
+            settings["keys"] = frozenset(scope_key(url, scope) for url in settings["urls"])
             self._settings[job] = settings
             while len(self._settings) > self._SETTINGS_CACHED:
                 self._settings.popitem(last=False)
@@ -117,7 +116,7 @@ class Crawler:
         except _TRANSIENT as e:
             if may_retry:
                 raise _Retry() from e
-            page.update(status="error", error=describe(e, self._config.fetch_timeout))
+            page.update(status="error", error=describe(e))
             return "failed", task.url, [], []
         except FetchError as e:
             page.update(status="error", error=str(e))
@@ -156,4 +155,4 @@ class Crawler:
 
     @staticmethod
     def _wanted(link, settings):
-        return any(in_scope(link, start, settings["scope"]) for start in settings["urls"])
+        return scope_key(link, settings["scope"]) in settings["keys"]

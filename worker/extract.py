@@ -22,10 +22,6 @@ from w3lib.encoding import read_bom, to_unicode
 
 from common.urls import normalize
 
-__all__ = [
-    "KINDS", "Image", "Page", "css_urls", "decode_html", "extract", "is_html", "srcset_urls",
-]
-
 KINDS = ("img", "srcset", "picture", "lazy", "style", "meta", "link", "input", "poster", "svg")
 
 # Pages are parsed whatever they look like; these warnings only say that the
@@ -33,22 +29,21 @@ KINDS = ("img", "srcset", "picture", "lazy", "style", "meta", "link", "input", "
 warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
+_ASCII_WHITESPACE = "\t\n\x0c\r "
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _UNKNOWN_TYPES = frozenset({"", "unknown/unknown", "application/unknown", "*/*"})
-# MIME Sniffing standard, "identifying a resource with an unknown MIME type".
-_HTML_SIGNATURES = tuple(
-    name.encode()
-    for name in (
-        "<!doctype html", "<html", "<head", "<script", "<iframe", "<h1", "<div",
-        "<font", "<table", "<a", "<style", "<title", "<b", "<body", "<br", "<p", "<!--",
-    )
+# MIME Sniffing standard, "identifying a resource with an unknown MIME type":
+# one of these, then a space or ">".
+_HTML_TAGS = (
+    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
+    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
 )
-_SNIFF_WHITESPACE = b"\t\n\x0c\r "
+_HTML_SIGNATURES = tuple(tag + end for tag in _HTML_TAGS for end in (b" ", b">"))
 
 _LAZY_ATTRS = frozenset({
-    "data-src", "data-srcset", "data-lazy-src", "data-lazy-srcset", "data-original",
-    "data-original-src", "data-hi-res-src", "data-fallback-src", "data-bg",
-    "data-background", "data-background-image",
+    "data-src", "data-srcset", "data-lazy-src", "data-lazy-srcset", "data-original", "data-bg",
+    "data-original-src", "data-hi-res-src", "data-fallback-src", "data-background",
+    "data-background-image",
 })
 # Elements whose lazily loaded resource is a page, script or media, not an image.
 _NOT_IMAGE_HOSTS = frozenset({"iframe", "frame", "script", "video", "audio", "embed", "object"})
@@ -74,16 +69,16 @@ _REFRESH_RE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """One image URL: every way the page referenced it, and its first alt text."""
+    """Every way the page referenced one image URL, and its first alt text;
+    kinds are sorted, not a set, so stored results do not vary by hash seed."""
 
-    kinds: frozenset[str]
+    kinds: tuple[str, ...]
     alt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """What one page yields: images by URL and followable links, both in
-    document order of first appearance."""
+    """Images by URL and followable links, both in document order."""
 
     images: dict[str, Image]
     links: list[str]
@@ -129,11 +124,8 @@ def is_html(content_type: str | None, body: bytes) -> bool:
     mime = (content_type or "").partition(";")[0].strip().lower()
     if mime not in _UNKNOWN_TYPES:
         return mime in _HTML_TYPES
-    head = body[:512].removeprefix(codecs.BOM_UTF8).lstrip(_SNIFF_WHITESPACE).lower()
-    return any(
-        head.startswith(signature) and head[len(signature):len(signature) + 1] in (b" ", b">")
-        for signature in _HTML_SIGNATURES
-    )
+    head = body[:512].removeprefix(codecs.BOM_UTF8).lstrip(_ASCII_WHITESPACE.encode())
+    return head.lower().startswith(_HTML_SIGNATURES)
 
 
 def srcset_urls(srcset: str) -> list[str]:
@@ -153,11 +145,8 @@ def srcset_urls(srcset: str) -> list[str]:
 
 
 def css_urls(css: str) -> list[str]:
-    """The url(...) references in a piece of CSS, quoted or not.
-
-    Scanned step by step rather than with one regex, so that hostile CSS full
-    of unclosed url(" costs one pass over the text, not one per url(.
-    """
+    """The url(...) references in CSS, quoted or not. Scanned step by step, not
+    with one regex, so CSS full of unclosed url(" costs one pass, not one per url(."""
     urls = []
     position = 0
     while match := _CSS_URL_START_RE.search(css, position):
@@ -178,12 +167,9 @@ def css_urls(css: str) -> list[str]:
 
 
 class _UrlElements(ElementFilter):
-    """Lets BeautifulSoup skip creating elements that cannot carry a URL.
-
-    The filter only applies outside elements it accepted, so everything inside
-    an accepted element (the <img> in a <picture>, the text of a <style>) is
-    still built; skipping the rest cuts the parse time by about a quarter.
-    """
+    """Lets BeautifulSoup skip building elements that cannot carry a URL, which
+    cuts parse time by a quarter. It only applies outside accepted elements, so
+    the <img> in a <picture> or the text of a <style> are still built."""
 
     NAMES = frozenset({
         "a", "area", "base", "img", "image", "input", "link", "meta", "picture",
@@ -191,11 +177,13 @@ class _UrlElements(ElementFilter):
     })
 
     def allow_tag_creation(self, nsprefix: str | None, name: str, attrs: dict | None) -> bool:
+        """Elements named for a URL, and any element with style or lazy attributes."""
         return name in self.NAMES or bool(attrs) and (
             "style" in attrs or not _LAZY_ATTRS.isdisjoint(attrs)
         )
 
     def allow_string_creation(self, string: str) -> bool:
+        """Text outside accepted elements can hold no URL worth taking."""
         return False
 
 
@@ -204,12 +192,21 @@ _PARSE_ONLY = _UrlElements()
 
 def extract(html: str, page_url: str) -> Page:
     """Find every image and followable link on one page."""
-    soup = BeautifulSoup(html, "lxml", parse_only=_PARSE_ONLY, multi_valued_attributes=None)
+    soup = _parse(html)
     found = _Found(_base_url(soup, page_url))
     for node in soup.descendants:
         if isinstance(node, Tag):
             _visit(node, found)
     return found.page()
+
+
+def _parse(html: str) -> BeautifulSoup:
+    """Parse, replacing lone surrogates (decode_html never makes them, but a
+    str from elsewhere may have them) that libxml2 cannot take, as U+FFFD."""
+    try:
+        return BeautifulSoup(html, "lxml", parse_only=_PARSE_ONLY, multi_valued_attributes=None)
+    except UnicodeEncodeError:
+        return _parse(html.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
 
 
 def _base_url(soup: BeautifulSoup, page_url: str) -> str:
@@ -232,6 +229,7 @@ class _Found:
         self._awaiting_alt: dict[int, list[str]] = {}
 
     def image(self, raw: str | None, kind: str, alt: str | None = None) -> str | None:
+        """Record an image; the URL is returned so a <picture> can label it later."""
         url = self._resolve(raw)
         if url is not None:
             self._kinds.setdefault(url, set()).add(kind)
@@ -245,17 +243,14 @@ class _Found:
             self._links[url] = None
 
     def picture_of(self, tag: Tag) -> Tag | None:
-        """The <picture> a <source> or <img> belongs to.
-
-        lxml does not know <source> is a void element, so sibling sources
-        arrive nested in each other; each source's answer is remembered for
-        the next one, which keeps a page of 10,000 sources linear.
-        """
+        """The <picture> of a <source> or <img>. lxml nests sibling sources in
+        each other (it does not know <source> is void), so each source's answer
+        is kept for the next: 10,000 sources stay linear, not quadratic."""
         parent = tag.parent
-        if parent is None or parent.name not in ("picture", "source"):
-            picture = None
+        if parent is not None and parent.name == "source":
+            picture = self._source_pictures.get(id(parent))
         else:
-            picture = parent if parent.name == "picture" else self._source_pictures.get(id(parent))
+            picture = parent if parent is not None and parent.name == "picture" else None
         if tag.name == "source":
             self._source_pictures[id(tag)] = picture
         return picture
@@ -267,13 +262,14 @@ class _Found:
             self._awaiting_alt.setdefault(id(picture), []).append(url)
 
     def picture_alt(self, picture: Tag, alt: str | None) -> None:
-        for url in self._awaiting_alt.pop(id(picture), ()):
-            if alt:
+        urls = self._awaiting_alt.pop(id(picture), ())
+        if alt:
+            for url in urls:
                 self._alts.setdefault(url, alt)
 
     def page(self) -> Page:
         images = {
-            url: Image(frozenset(kinds), self._alts.get(url))
+            url: Image(tuple(sorted(kinds)), self._alts.get(url))
             for url, kinds in self._kinds.items()
         }
         return Page(images, list(self._links))
@@ -284,7 +280,7 @@ class _Found:
         if raw is None:
             return None
         if raw not in self._resolved:
-            text = raw.strip()
+            text = raw.strip(_ASCII_WHITESPACE)
             keep = text and not text.startswith("#")
             self._resolved[raw] = normalize(text, self._base) if keep else None
         return self._resolved[raw]
@@ -313,6 +309,7 @@ def _alt(tag: Tag | None) -> str | None:
 
 
 def _img(tag: Tag, found: _Found) -> None:
+    """The <img> of a <picture> also gives its alt to the picture's sources."""
     alt = _alt(tag)
     found.image(tag.get("src"), "img", alt)
     for url in srcset_urls(tag.get("srcset", "")):
@@ -349,6 +346,7 @@ def _lazy(tag: Tag, found: _Found) -> None:
 
 
 def _meta(tag: Tag, found: _Found) -> None:
+    """Social-card images; and refresh redirects, which are links to follow."""
     names = {tag.get("property", "").strip().lower(), tag.get("name", "").strip().lower()}
     if not names.isdisjoint(_META_IMAGE_NAMES) or "image" in tag.get("itemprop", "").split():
         found.image(tag.get("content"), "meta")
@@ -377,11 +375,13 @@ def _link(tag: Tag, found: _Found) -> None:
 
 
 def _input(tag: Tag, found: _Found) -> None:
+    """Only an image button shows an image; other inputs' src means nothing."""
     if tag.get("type", "").strip().lower() == "image":
         found.image(tag.get("src"), "input", _alt(tag))
 
 
 def _video(tag: Tag, found: _Found) -> None:
+    """The poster is a still image; the video itself is not collected."""
     found.image(tag.get("poster"), "poster")
 
 
@@ -391,23 +391,17 @@ def _svg_image(tag: Tag, found: _Found) -> None:
 
 
 def _anchor(tag: Tag, found: _Found) -> None:
+    """Only <a> and <area> lead to pages; other hrefs name resources."""
     found.link(tag.get("href"))
 
 
 def _stylesheet(tag: Tag, found: _Found) -> None:
+    """Fonts, imported stylesheets and commented-out rules are not images."""
     for url in css_urls(_CSS_NON_IMAGE_RE.sub("", tag.get_text())):
         found.image(url, "style")
 
 
 _HANDLERS: dict[str, Callable[[Tag, _Found], None]] = {
-    "img": _img,
-    "source": _source,
-    "meta": _meta,
-    "link": _link,
-    "input": _input,
-    "video": _video,
-    "image": _svg_image,
-    "a": _anchor,
-    "area": _anchor,
-    "style": _stylesheet,
+    "img": _img, "source": _source, "meta": _meta, "link": _link, "input": _input,
+    "video": _video, "image": _svg_image, "a": _anchor, "area": _anchor, "style": _stylesheet,
 }

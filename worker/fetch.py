@@ -33,6 +33,10 @@ class FetchError(Exception):
     """A page could not be fetched; the message is what the user sees."""
 
 
+class FetchTimeout(Exception):
+    """The whole fetch, redirects and body included, took too long."""
+
+
 @dataclass
 class Fetched:
     url: str                       # the final URL, after redirects
@@ -113,10 +117,10 @@ class Fetcher:
         Fetch C{url}, giving up after C{FETCH_TIMEOUT} seconds in all.
 
         @return: a L{Deferred} firing with L{Fetched}, or failing with
-            L{FetchError}, a connection error, or L{CancelledError} on timeout.
+            L{FetchError}, L{FetchTimeout} or a connection error.
         """
         d = Deferred.fromCoroutine(self._follow(url))
-        return d.addTimeout(self._config.fetch_timeout, self._reactor)
+        return d.addTimeout(self._config.fetch_timeout, self._reactor, onTimeoutCancel=_timed_out)
 
     async def _follow(self, url):
         # A fresh cookie jar per page: cookies set on a redirect hop are
@@ -155,6 +159,10 @@ class Fetcher:
 
     def close(self):
         return self._pool.closeCachedConnections()
+
+
+def _timed_out(result, timeout):
+    raise FetchTimeout(f"timed out after {timeout:g} s")
 
 
 class _Discard(Protocol):
