@@ -73,9 +73,10 @@ class Dispatcher(Service):
             while self.running and wire.can_send(self._tasks):
                 tasks = await self._store.lease(self._config.lease_seconds, BATCH)
                 for task in tasks:
-                    if not wire.send(self._tasks, messages.encode_task(task)):
+                    if wire.send(self._tasks, messages.encode_task(task)):
+                        self._metrics.tasks_pushed.inc()
+                    else:
                         await self._store.release(task)
-                self._metrics.tasks_pushed.inc(len(tasks))
                 if len(tasks) < BATCH:
                     break
         except Exception as e:

@@ -14,7 +14,6 @@ import csv
 import io
 
 from twisted.logger import Logger
-from twisted.web.resource import Resource
 
 from api import views
 from api.http import ApiError, JsonResource, NotFound, body, encode, query
@@ -110,6 +109,8 @@ class Root(ApiResource):
 
 class Jobs(ApiResource):
     def getChild(self, path, request):
+        if path == b"":
+            return self
         return Job(self.api, path.decode("utf-8", "replace"))
 
     async def GET(self, request):
@@ -249,14 +250,17 @@ class Ready(JsonResource):
         return (200 if ready else 503), {"ready": ready, "checks": checks, **backlog}
 
 
-class Metrics(Resource):
+class Metrics(JsonResource):
+    """Prometheus text for GET; other methods get the usual JSON 405."""
+
     isLeaf = True
 
     def __init__(self, api):
         super().__init__()
         self.api = api
 
-    def render_GET(self, request):
+    async def GET(self, request):
         request.setHeader(b"content-type", self.api.metrics.content_type)
-        return self.api.metrics.render()
+        request.write(self.api.metrics.render())
+        request.finish()
 

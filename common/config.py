@@ -52,8 +52,11 @@ def _flag(name, raw):
     raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
 
 
-def _text(name, raw):
-    return raw
+def _token(name, raw):
+    token = raw.strip()
+    if not token.isascii() or not token.isprintable():
+        raise ConfigError(f"{name} must be printable ASCII")
+    return token
 
 
 def _nonempty(name, raw):
@@ -98,7 +101,7 @@ SETTINGS = (
     ("LOG_LEVEL", _log_level, "info"),
     ("API_HOST", _nonempty, "0.0.0.0"),
     ("API_PORT", _integer(0, 65535), "8000"),
-    ("API_TOKEN", _text, ""),
+    ("API_TOKEN", _token, ""),
     ("ZMQ_TASKS_BIND", _zmq_address, "tcp://*:8050"),
     ("ZMQ_LINKS_BIND", _zmq_address, "tcp://*:8051"),
     ("ZMQ_TASKS_CONNECT", _zmq_address, "tcp://localhost:8050"),

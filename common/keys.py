@@ -18,6 +18,7 @@ Global:
   - C{jobs}              zset job id -> created_at (listing)
   - C{active}            list of live job ids, rotated for fair dispatch
   - C{leases}            zset C{"job depth url"} -> lease deadline
+  - C{lease-owner}       hash lease -> the worker that started it
   - C{workers}           zset worker id -> heartbeat expiry
   - C{worker-slots}      hash worker id -> tasks it can hold
 """

@@ -120,10 +120,11 @@ class JobStore:
         raw = await scripts.LEASE(self.redis, repr(self.clock.seconds()), lease_seconds, want)
         return [Task(**json.loads(t)) for t in raw]
 
-    async def start(self, task, lease_seconds, want_settings):
+    async def start(self, task, lease_seconds, want_settings, worker):
+        """Renew C{task}'s lease for C{worker} and count the attempt."""
         reply = await scripts.START(
             self.redis, task.job, task.depth, task.url,
-            repr(self.clock.seconds()), lease_seconds, "1" if want_settings else "0",
+            repr(self.clock.seconds()), lease_seconds, "1" if want_settings else "0", worker,
         )
         if reply[0] != "go":
             return StartResult(go=False, reason=reply[1])
@@ -166,7 +167,10 @@ class JobStore:
         return int(requeued), int(failed)
 
     def heartbeat(self, worker, ttl, slots):
-        """Announce C{worker} alive for C{ttl} seconds with C{slots} (0: leaving)."""
+        """
+        Announce C{worker} alive for C{ttl} seconds with C{slots} free for
+        new tasks (0 while draining); a C{ttl} of 0 says it has left.
+        """
         now = self.clock.seconds()
         return scripts.HEARTBEAT(self.redis, worker, repr(now), repr(now + ttl), slots)
 

@@ -12,9 +12,10 @@ recorded as a failed page so that its job still completes.
 """
 
 from collections import OrderedDict
+from dataclasses import replace
 
 from twisted.internet import error as net_error
-from twisted.internet.defer import CancelledError, DeferredSemaphore
+from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
 
@@ -27,7 +28,7 @@ log = Logger()
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504, 522, 524))
 _TRANSIENT = (
-    FetchTimeout, CancelledError, net_error.ConnectError, net_error.ConnectionLost,
+    FetchTimeout, net_error.ConnectError, net_error.ConnectionLost,
     net_error.TimeoutError, ResponseFailed, net_error.DNSLookupError,
 )
 
@@ -74,17 +75,31 @@ class Crawler:
         self._hosts = _HostSlots(config.per_host_concurrency)
         self._settings = OrderedDict()
 
-    async def crawl(self, task):
+    async def accept(self, task):
         """
-        Crawl C{task}; fire with the number of links admitted, or C{None}
-        when the task was dropped or handed back for a retry.
+        Take C{task} on as soon as it arrives: renew its lease in this
+        worker's name (if this worker dies, its heartbeat stops and the
+        reaper takes the task back at once) and count the attempt.
+
+        @return: the L{StartResult} to pass to L{crawl}, or C{None} when the
+            task is to be dropped (job over, page done).
         """
+        cached = self._settings.get(task.job)
         started = await self._store.start(
-            task, self._config.lease_seconds, task.job not in self._settings)
+            task, self._config.lease_seconds, cached is None, self._config.worker_id)
         if not started.go:
             log.debug("dropped {url}: {reason}", url=task.url, reason=started.reason)
             return None
-        settings = self._remember(task.job, started.settings)
+        if started.settings is None:
+            return replace(started, settings=cached)
+        return replace(started, settings=self._remember(task.job, started.settings))
+
+    async def crawl(self, task, started):
+        """
+        Crawl an accepted C{task}; fire with the number of links admitted,
+        or C{None} when it was handed back for a retry.
+        """
+        settings = started.settings
         page = {"url": task.url, "depth": task.depth,
                 "attempt": started.attempt, "worker": self._config.worker_id}
         try:
@@ -96,14 +111,13 @@ class Crawler:
             task, outcome, page, images, links, found_on, self._config.max_found_on)
 
     def _remember(self, job, settings):
-        if settings is not None:
-            scope = settings["scope"]
-            settings["keys"] = frozenset(scope_key(url, scope) for url in settings["urls"])
-            self._settings[job] = settings
-            while len(self._settings) > self._SETTINGS_CACHED:
-                self._settings.popitem(last=False)
-        self._settings.move_to_end(job)
-        return self._settings[job]
+        """Cache a job's settings, with the scope keys of its start URLs."""
+        scope = settings["scope"]
+        settings["keys"] = frozenset(scope_key(url, scope) for url in settings["urls"])
+        self._settings[job] = settings
+        while len(self._settings) > self._SETTINGS_CACHED:
+            self._settings.popitem(last=False)
+        return settings
 
     async def _visit(self, task, page, settings, attempt):
         may_retry = attempt < self._config.max_attempts

@@ -32,6 +32,8 @@ class WorkerService(Service):
         self._crawler = Crawler(store, fetcher, config)
         self._queue = deque()
         self._running = {}
+        # Tasks this worker answers for: being accepted, queued or running.
+        self._held = 0
         self._draining = False
         self._idle = None
         self._zmq = None
@@ -67,11 +69,22 @@ class WorkerService(Service):
         except messages.BadMessage as e:
             log.warn("ignored a bad task message: {e}", e=e)
             return
-        if self._draining or len(self._queue) >= 4 * self._slots:
+        if self._draining or self._held >= 4 * self._slots:
             self._hand_back(task)
             return
-        self._queue.append(task)
-        self._pump()
+        self._held += 1
+        d = ensureDeferred(self._crawler.accept(task))
+        d.addCallbacks(self._accepted, self._not_accepted, callbackArgs=(task,), errbackArgs=(task,))
+
+    def _accepted(self, started, task):
+        if started is None:
+            self._held -= 1
+        elif self._draining:
+            self._held -= 1
+            self._hand_back(task)
+        else:
+            self._queue.append((task, started))
+            self._pump()
 
     def _hand_back(self, task):
         self._store.release(task).addErrback(
@@ -79,23 +92,31 @@ class WorkerService(Service):
 
     def _pump(self):
         while self._queue and len(self._running) < self._slots and not self._draining:
-            task = self._queue.popleft()
-            d = ensureDeferred(self._crawler.crawl(task))
-            self._running[task] = d
-            d.addCallbacks(self._done, self._crashed, callbackArgs=(task,), errbackArgs=(task,))
+            task, started = self._queue.popleft()
+            d = ensureDeferred(self._crawler.crawl(task, started))
+            # Keyed by the Deferred: the same task may be delivered twice.
+            self._running[d] = task
+            d.addCallbacks(self._done, self._crashed, callbackArgs=(d,), errbackArgs=(d,))
 
-    def _done(self, admitted, task):
-        self._running.pop(task, None)
+    def _not_accepted(self, failure, task):
+        # Redis unreachable, most likely: the lease runs out and the reaper
+        # requeues the task, so there is nothing to undo here.
+        self._held -= 1
+        log.warn("task {url} not accepted: {e}", url=task.url, e=failure.getErrorMessage())
+
+    def _done(self, admitted, d):
+        task = self._running.pop(d)
+        self._held -= 1
         self.crawled += 1
         if admitted is not None:
             wire.send(self._notices, messages.encode_notice(task.job, admitted))
         self._pump()
         self._maybe_idle()
 
-    def _crashed(self, failure, task):
-        # Redis unreachable mid-task, most likely: the lease runs out and
-        # the reaper requeues the task, so there is nothing to undo here.
-        self._running.pop(task, None)
+    def _crashed(self, failure, d):
+        # As above: a task whose finish step failed comes back via its lease.
+        task = self._running.pop(d)
+        self._held -= 1
         log.warn("task {url} not finished: {e}", url=task.url, e=failure.getErrorMessage())
         self._pump()
         self._maybe_idle()
@@ -108,7 +129,8 @@ class WorkerService(Service):
         self._draining = True
         await self._beat()
         queued, self._queue = list(self._queue), deque()
-        await DeferredList([self._store.release(task) for task in queued], consumeErrors=True)
+        self._held -= len(queued)
+        await DeferredList([self._store.release(task) for task, _ in queued], consumeErrors=True)
         if self._running:
             self._idle = Deferred()
             self._maybe_idle()
@@ -118,9 +140,9 @@ class WorkerService(Service):
                 log.warn("{n} pages still running after {s} s: handing them back",
                          n=len(self._running), s=self._config.drain_seconds)
                 running = list(self._running.items())
-                for task, d in running:
+                for d, _ in running:
                     d.cancel()
-                await DeferredList([self._store.release(task) for task, _ in running], consumeErrors=True)
+                await DeferredList([self._store.release(task) for _, task in running], consumeErrors=True)
         await self._store.heartbeat(self._config.worker_id, 0, 0)
 
     async def _stop(self):

@@ -5,7 +5,7 @@
 -- ARGV: prefix, job, depth, url, outcome, page_json, images_json,
 --       links_json, found_on, max_found_on, now
 local job, depth, url = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREM', P .. 'leases', lease_member(job, ARGV[3], url))
+drop_lease(lease_member(job, ARGV[3], url))
 if not is_live(redis.call('HGET', key(job), 'status')) then
   return -1
 end
@@ -41,6 +41,10 @@ for _, image in ipairs(cjson.decode(ARGV[7])) do
   end
   redis.call('HSET', key(job, 'image'), image_url, cjson.encode(record))
 end
+-- A redirect target is this page: never admit it again as a link.
+if found_on ~= url then
+  redis.call('SADD', key(job, 'seen'), found_on)
+end
 local admitted = 0
 local limits = redis.call('HMGET', key(job), 'max_depth', 'max_pages', 'pages_admitted')
 local total, max_pages = tonumber(limits[3]), tonumber(limits[2])
@@ -58,9 +62,6 @@ end
 if admitted > 0 then
   redis.call('HSET', key(job), 'pages_admitted', total)
   redis.call('HINCRBY', key(job), 'pending', admitted)
-end
-if found_on ~= url then
-  redis.call('SADD', key(job, 'seen'), found_on)
 end
 settle(job, ARGV[11])
 return admitted

@@ -19,6 +19,12 @@ local function lease_member(job, depth, url)
   return job .. ' ' .. depth .. ' ' .. url
 end
 
+-- A lease ends: it is no longer anyone's.  Returns 1 when it was held.
+local function drop_lease(member)
+  redis.call('HDEL', P .. 'lease-owner', member)
+  return redis.call('ZREM', P .. 'leases', member)
+end
+
 -- Forget what only an unfinished job needs; the results stay.
 local function drop_transient(job)
   redis.call('DEL', key(job, 'frontier'), key(job, 'seen'),

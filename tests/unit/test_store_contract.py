@@ -1,0 +1,787 @@
+"""
+One contract suite for the job store, run against the in-memory
+L{tests.fakes.FakeStore} and the real L{common.store.JobStore} on a
+redis-server of its own (the C{redis_server} fixture).
+
+The real store speaks txredisapi, which needs a running reactor: the
+global reactor runs in one thread for the whole session and each call is
+made in it, the test thread waiting for the answer.  Both stores take
+their time from a L{Clock} that the test advances, so lease expiry and
+heartbeats need no sleeping.
+"""
+
+import inspect
+import json
+import queue
+import threading
+
+import pytest
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from common import store as store_module
+from common.messages import Task
+from common.store import COUNTERS, JobStore, StartResult
+from tests.fakes import FakeStore
+
+T0 = 1_700_000_000.0
+LEASE = 60
+OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 1000}
+PUBLIC = ("create", "job", "recent_jobs", "images", "pages", "cancel", "lease", "start",
+          "release", "finish", "reap", "heartbeat", "backlog", "ping")
+
+
+def result_of(d):
+    """The result of a Deferred that must have fired already."""
+    results = []
+    d.addBoth(results.append)
+    assert results, f"{d!r} has not fired"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]
+
+
+# --- running the real store in a reactor thread -----------------------------------------
+
+
+class ReactorThread:
+    def __init__(self):
+        from twisted.internet import reactor
+        self.reactor = reactor
+        self.thread = threading.Thread(
+            target=reactor.run, kwargs={"installSignalHandlers": False},
+            name="reactor", daemon=True)
+
+    def start(self):
+        self.thread.start()
+        self.call(lambda: None)
+        return self
+
+    def call(self, f, *args, timeout=15):
+        """Run C{f(*args)} in the reactor thread; wait for its (Deferred) result."""
+        answers = queue.Queue()
+
+        def run():
+            maybeDeferred(f, *args).addBoth(answers.put)
+
+        self.reactor.callFromThread(run)
+        try:
+            result = answers.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no answer from the reactor thread within {timeout} s") from None
+        if isinstance(result, Failure):
+            result.raiseException()
+        return result
+
+    def stop(self):
+        self.reactor.callFromThread(self.reactor.stop)
+        self.thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def reactor_thread():
+    thread = ReactorThread().start()
+    yield thread
+    thread.stop()
+
+
+class Harness:
+    """A store whose methods block until their result; the clock to move time."""
+
+    def __init__(self, kind, store, clock, run):
+        self.kind = kind
+        self.store = store
+        self.clock = clock
+        self._run = run
+
+    def __getattr__(self, name):
+        method = getattr(self.store, name)
+        return lambda *args, **kwargs: self._run(lambda: method(*args, **kwargs))
+
+    def advance(self, seconds):
+        self.clock.advance(seconds)
+
+    # shortcuts used throughout
+    def new_job(self, urls, **options):
+        return self.create(urls, {**OPTIONS, **options})
+
+    def counters(self, job_id):
+        job = self.job(job_id)
+        return {name: int(job[name]) for name in (*COUNTERS, "pending")}
+
+    def status(self, job_id):
+        return self.job(job_id)["status"]
+
+    def crawl(self, task, links=(), images=(), outcome="crawled", found_on=None,
+              max_found_on=100, page=None):
+        """Start and finish C{task} the way a worker does; the finish result."""
+        started = self.start(task, LEASE, False, "w1")
+        assert started.go, started
+        page = page or {"url": task.url, "depth": task.depth, "status": 200}
+        return self.finish(task, outcome, page, list(images), list(links),
+                           found_on or task.url, max_found_on)
+
+
+@pytest.fixture(params=["fake", "redis"])
+def store(request):
+    clock = Clock()
+    clock.advance(T0)
+    if request.param == "fake":
+        yield Harness("fake", FakeStore(clock), clock, lambda f: result_of(maybeDeferred(f)))
+        return
+    server = request.getfixturevalue("redis_server")
+    thread = request.getfixturevalue("reactor_thread")
+    redis = thread.call(store_module.connect, server.url, 2)
+    try:
+        yield Harness("redis", JobStore(redis, clock), clock, thread.call)
+    finally:
+        thread.call(redis.disconnect)
+
+
+def urls(n, host="a.example"):
+    return [f"http://{host}/{i}" for i in range(n)]
+
+
+# --- the two stores have the same shape ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_fake_has_the_same_method_shape(name):
+    real, fake = getattr(JobStore, name), getattr(FakeStore, name)
+    assert inspect.signature(real) == inspect.signature(fake)
+    assert inspect.iscoroutinefunction(real) == inspect.iscoroutinefunction(fake)
+
+
+def test_fake_has_every_public_method_of_the_store():
+    public = {n for n, _ in inspect.getmembers(JobStore, inspect.isfunction) if not n.startswith("_")}
+    assert public == set(PUBLIC)
+
+
+# --- create, job, recent_jobs -----------------------------------------------------------
+
+
+def test_create_records_a_queued_job(store):
+    job_id = store.new_job(["http://a.example/", "http://a.example/b"], max_pages=10)
+    job = store.job(job_id)
+    assert job["id"] == job_id
+    assert job["status"] == "queued"
+    assert float(job["created_at"]) == T0
+    assert "started_at" not in job and "finished_at" not in job
+    assert json.loads(job["urls"]) == ["http://a.example/", "http://a.example/b"]
+    assert json.loads(job["options"]) == {**OPTIONS, "max_pages": 10}
+    assert (job["max_depth"], job["max_pages"], job["scope"]) == ("1", "10", "host")
+    assert store.counters(job_id) == {
+        "pages_admitted": 2, "pending": 2, "pages_crawled": 0, "pages_failed": 0,
+        "pages_skipped": 0, "pages_retried": 0, "images_found": 0}
+    assert all(isinstance(v, str) for v in job.values())
+
+
+def test_job_ids_are_fresh_hex(store):
+    a, b = store.new_job(urls(1)), store.new_job(urls(1))
+    assert a != b
+    assert len(a) == 32 and int(a, 16) >= 0
+
+
+def test_unknown_job_is_none(store):
+    assert store.job("f" * 32) is None
+
+
+def test_malformed_job_id_is_refused(store):
+    with pytest.raises(ValueError):
+        store.job("../etc")
+
+
+def test_recent_jobs_newest_first(store):
+    ids = []
+    for _ in range(3):
+        ids.append(store.new_job(urls(1)))
+        store.advance(1)
+    assert [j["id"] for j in store.recent_jobs(0, 10)] == ids[::-1]
+    assert [j["id"] for j in store.recent_jobs(1, 1)] == [ids[1]]
+    assert store.recent_jobs(3, 10) == []
+
+
+# --- lease, start, finish -----------------------------------------------------------
+
+
+def test_nothing_is_leased_without_live_workers(store):
+    store.new_job(urls(2))
+    assert store.lease(LEASE, 10) == []
+
+
+def test_lease_hands_out_start_urls_and_marks_the_job_running(store):
+    job_id = store.new_job(urls(3))
+    store.heartbeat("w1", 10, 10)
+    store.advance(5)
+    tasks = store.lease(LEASE, 10)
+    assert tasks == [Task(job_id, url, 0, 1) for url in urls(3)]
+    job = store.job(job_id)
+    assert job["status"] == "running"
+    assert float(job["started_at"]) == T0 + 5
+    assert store.backlog() == {"leased": 3, "workers": 1}
+
+
+def test_lease_takes_at_most_want(store):
+    store.new_job(urls(5))
+    store.heartbeat("w1", 10, 10)
+    assert len(store.lease(LEASE, 2)) == 2
+    assert len(store.lease(LEASE, 10)) == 3
+    assert store.lease(LEASE, 10) == []
+
+
+def test_start_counts_attempts_and_gives_settings_when_asked(store):
+    job_id = store.new_job(["http://a.example/"], scope="domain", max_depth=2)
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    first = store.start(task, LEASE, True, "w1")
+    assert first == StartResult(go=True, attempt=1, settings={
+        "urls": ["http://a.example/"], "scope": "domain", "max_depth": 2})
+    second = store.start(task, LEASE, False, "w1")
+    assert second == StartResult(go=True, attempt=2, settings=None)
+    assert store.status(job_id) == "running"
+
+
+def test_start_of_an_unknown_job_drops(store):
+    result = store.start(Task("e" * 32, "http://a.example/", 0), LEASE, True, "w1")
+    assert result == StartResult(go=False, reason="unknown job")
+
+
+def test_start_renews_the_lease_from_now(store):
+    store.new_job(urls(1))
+    store.heartbeat("w1", 1000, 10)
+    [task] = store.lease(LEASE, 10)
+    store.advance(50)
+    store.start(task, LEASE, False, "w1")
+    store.advance(LEASE - 1)          # 109 s after the lease, 59 after the start
+    assert store.reap(3, 11) == (0, 0)
+    store.advance(1)
+    assert store.reap(3, 11) == (1, 0)
+
+
+def test_a_finished_page_records_counters_and_its_page(store):
+    job_id = store.new_job(["http://a.example/"])
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    page = {"url": task.url, "depth": 0, "status": 200, "images": 1, "worker": "w1"}
+    admitted = store.crawl(task, links=["http://a.example/x", "http://a.example/y"],
+                           images=[["http://a.example/i.png", ["img"]]], page=page)
+    assert admitted == 2
+    assert store.counters(job_id) == {
+        "pages_admitted": 3, "pending": 2, "pages_crawled": 1, "pages_failed": 0,
+        "pages_skipped": 0, "pages_retried": 0, "images_found": 1}
+    assert store.pages(job_id, 0, 10) == [("http://a.example/", page)]
+    assert store.images(job_id, 0, 10) == [
+        ("http://a.example/i.png", {"sources": ["img"], "found_on": ["http://a.example/"]})]
+    assert store.backlog()["leased"] == 0
+    assert store.lease(LEASE, 10) == [Task(job_id, "http://a.example/x", 1, 1),
+                                      Task(job_id, "http://a.example/y", 1, 1)]
+
+
+@pytest.mark.parametrize("outcome", ["crawled", "failed", "skipped"])
+def test_each_outcome_has_its_counter(store, outcome):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    task = store.lease(LEASE, 10)[0]
+    store.crawl(task, outcome=outcome)
+    counters = store.counters(job_id)
+    assert counters[f"pages_{outcome}"] == 1
+    assert sum(counters[f"pages_{o}"] for o in ("crawled", "failed", "skipped")) == 1
+
+
+def test_job_completes_exactly_when_its_frontier_empties(store):
+    job_id = store.new_job(["http://a.example/"], max_depth=2)
+    store.heartbeat("w1", 10, 10)
+    [root] = store.lease(LEASE, 10)
+    assert store.crawl(root, links=["http://a.example/1", "http://a.example/2"]) == 2
+    first, second = store.lease(LEASE, 10)
+    assert store.crawl(first, links=["http://a.example/1/a"]) == 1
+    assert store.status(job_id) == "running"
+    assert store.crawl(second) == 0
+    assert store.status(job_id) == "running"      # 1/a is still on the frontier
+    [last] = store.lease(LEASE, 10)
+    assert last.depth == 2
+    store.advance(3)
+    assert store.crawl(last, links=["http://a.example/deeper"]) == 0   # depth 2 == max_depth
+    job = store.job(job_id)
+    assert job["status"] == "completed"
+    assert float(job["finished_at"]) == T0 + 3
+    assert store.counters(job_id)["pending"] == 0
+    assert store.counters(job_id)["pages_crawled"] == 4
+    assert store.lease(LEASE, 10) == []
+
+
+def test_links_are_admitted_once(store):
+    job_id = store.new_job(["http://a.example/", "http://a.example/s"])
+    store.heartbeat("w1", 10, 10)
+    root, other = store.lease(LEASE, 10)
+    links = ["http://a.example/x", "http://a.example/x", "http://a.example/",
+             "http://a.example/s", "http://a.example/y"]
+    assert store.crawl(root, links=links) == 2
+    assert store.crawl(other, links=["http://a.example/y", "http://a.example/x",
+                                     "http://a.example/z"]) == 1
+    assert store.counters(job_id)["pages_admitted"] == 5
+    assert [t.url for t in store.lease(LEASE, 10)] == [
+        "http://a.example/x", "http://a.example/y", "http://a.example/z"]
+
+
+def test_max_depth_zero_admits_no_links(store):
+    job_id = store.new_job(["http://a.example/"], max_depth=0)
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    assert store.crawl(task, links=["http://a.example/x"]) == 0
+    assert store.status(job_id) == "completed"
+    assert store.counters(job_id)["pages_admitted"] == 1
+
+
+def test_max_pages_caps_admission(store):
+    job_id = store.new_job(["http://a.example/"], max_pages=3)
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    assert store.crawl(task, links=urls(5, "a.example")) == 2
+    assert store.counters(job_id)["pages_admitted"] == 3
+    assert [t.url for t in store.lease(LEASE, 10)] == urls(2, "a.example")
+
+
+def test_max_pages_reached_by_start_urls_admits_nothing(store):
+    job_id = store.new_job(urls(2), max_pages=2)
+    store.heartbeat("w1", 10, 10)
+    task = store.lease(LEASE, 10)[0]
+    assert store.crawl(task, links=["http://a.example/new"]) == 0
+    assert store.counters(job_id)["pages_admitted"] == 2
+
+
+def test_redirect_target_counts_as_seen(store):
+    job_id = store.new_job(["http://a.example/", "http://a.example/other"])
+    store.heartbeat("w1", 10, 10)
+    root, other = store.lease(LEASE, 10)
+    store.crawl(root, found_on="http://a.example/home")
+    assert store.crawl(other, links=["http://a.example/home", "http://a.example/new"]) == 1
+    assert [t.url for t in store.lease(LEASE, 10)] == ["http://a.example/new"]
+    assert store.images(job_id, 0, 10) == []
+
+
+def test_redirected_page_does_not_admit_its_own_final_url(store):
+    # a nav link to the current page, reached through a redirect
+    job_id = store.new_job(["http://a.example/"])
+    store.heartbeat("w1", 10, 10)
+    [root] = store.lease(LEASE, 10)
+    links = ["http://a.example/home", "http://a.example/about"]
+    assert store.crawl(root, links=links, found_on="http://a.example/home") == 1
+    assert [t.url for t in store.lease(LEASE, 10)] == ["http://a.example/about"]
+    assert store.counters(job_id)["pages_admitted"] == 2
+
+
+# --- idempotence ------------------------------------------------------------------
+
+
+def test_finishing_twice_counts_once(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    task = store.lease(LEASE, 10)[0]
+    images = [["http://a.example/i.png", ["img"]]]
+    assert store.crawl(task, links=["http://a.example/x"], images=images) == 1
+    before = store.counters(job_id)
+    again = store.finish(task, "failed", {"url": task.url, "status": 500},
+                         [["http://a.example/other.png", ["img"]]],
+                         ["http://a.example/z"], task.url, 100)
+    assert again == -2
+    assert store.counters(job_id) == before
+    assert store.pages(job_id, 0, 10) == [(task.url, {"url": task.url, "depth": 0, "status": 200})]
+    assert [url for url, _ in store.images(job_id, 0, 10)] == ["http://a.example/i.png"]
+
+
+def test_start_after_finish_drops_and_frees_the_lease(store):
+    store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    task = store.lease(LEASE, 10)[0]
+    store.crawl(task)
+    store.release(task)  # a lease of the same member, as a duplicate delivery has
+    assert store.start(task, LEASE, False, "w1") == StartResult(go=False, reason="already done")
+    assert store.backlog()["leased"] == 1
+
+
+def test_images_merge_across_pages(store):
+    job_id = store.new_job(urls(4))
+    store.heartbeat("w1", 10, 10)
+    a, b, c, d = store.lease(LEASE, 10)
+    img = "http://a.example/cat.png"
+    store.crawl(a, images=[[img, ["img"]]], max_found_on=2)
+    store.crawl(b, images=[[img, ["srcset", "img"], "a cat"]], max_found_on=2)
+    store.crawl(c, images=[[img, ["og:image"], "a dog"], ["http://a.example/2.png", ["img"]]],
+                max_found_on=2)
+    store.crawl(d, images=[[img, ["img"]]], max_found_on=2)
+    records = dict(store.images(job_id, 0, 10))
+    assert records[img] == {"sources": ["img", "srcset", "og:image"],
+                            "found_on": [a.url, b.url], "alt": "a cat"}
+    assert store.counters(job_id)["images_found"] == 2
+    assert [url for url, _ in store.images(job_id, 0, 10)] == [img, "http://a.example/2.png"]
+
+
+def test_image_found_on_the_same_page_url_twice_is_listed_once(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    a, b = store.lease(LEASE, 10)
+    img = "http://a.example/x.png"
+    store.crawl(a, images=[[img, ["img"]]], found_on="http://a.example/final")
+    store.crawl(b, images=[[img, ["img"]]], found_on="http://a.example/final")
+    assert dict(store.images(job_id, 0, 10))[img]["found_on"] == ["http://a.example/final"]
+
+
+def test_alt_is_filled_in_when_first_seen_without(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    a, b = store.lease(LEASE, 10)
+    img = "http://a.example/x.png"
+    store.crawl(a, images=[[img, ["img"]]])
+    store.crawl(b, images=[[img, ["img"], "late alt"]])
+    assert dict(store.images(job_id, 0, 10))[img]["alt"] == "late alt"
+
+
+def test_images_and_pages_are_paged_in_order(store):
+    job_id = store.new_job(urls(3))
+    store.heartbeat("w1", 10, 10)
+    for i, task in enumerate(store.lease(LEASE, 10)):
+        store.crawl(task, images=[[f"http://a.example/{i}.png", ["img"]]])
+    assert [u for u, _ in store.pages(job_id, 0, 2)] == urls(2)
+    assert [u for u, _ in store.pages(job_id, 2, 2)] == urls(3)[2:]
+    assert [u for u, _ in store.images(job_id, 1, 5)] == [
+        "http://a.example/1.png", "http://a.example/2.png"]
+    assert store.images(job_id, 3, 5) == []
+    assert store.images("d" * 32, 0, 5) == []
+
+
+# --- cancel ---------------------------------------------------------------------------
+
+
+def test_cancel_is_idempotent_and_drops_the_frontier(store):
+    job_id = store.new_job(urls(4))
+    store.heartbeat("w1", 10, 10)
+    leased = store.lease(LEASE, 2)
+    store.advance(2)
+    assert store.cancel(job_id) == "cancelled"
+    job = store.job(job_id)
+    assert job["status"] == "cancelled"
+    assert float(job["finished_at"]) == T0 + 2
+    assert store.cancel(job_id) == "cancelled"
+    assert float(store.job(job_id)["finished_at"]) == T0 + 2
+    assert store.lease(LEASE, 10) == []
+    assert store.start(leased[0], LEASE, True, "w1") == StartResult(go=False, reason="cancelled")
+    assert store.finish(leased[1], "crawled", {"url": leased[1].url}, [["http://a.example/i", ["img"]]],
+                        ["http://a.example/new"], leased[1].url, 100) == -1
+    assert store.pages(job_id, 0, 10) == []
+    assert store.images(job_id, 0, 10) == []
+    assert store.counters(job_id)["pages_crawled"] == 0
+    assert store.backlog()["leased"] == 0
+    assert store.status(job_id) == "cancelled"
+
+
+def test_cancel_unknown_job_is_none(store):
+    assert store.cancel("c" * 32) is None
+
+
+def test_cancel_of_a_completed_job_changes_nothing(store):
+    job_id = store.new_job(urls(1))
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    store.crawl(task)
+    assert store.cancel(job_id) == "completed"
+    assert store.status(job_id) == "completed"
+
+
+def test_cancelled_jobs_leases_are_dropped_by_the_reaper(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 1000, 10)
+    store.lease(LEASE, 10)
+    store.cancel(job_id)
+    store.advance(LEASE)
+    assert store.reap(3, 11) == (0, 0)
+    assert store.backlog()["leased"] == 0
+    assert store.counters(job_id)["pages_retried"] == 0
+
+
+# --- capacity and fairness ----------------------------------------------------------------
+
+
+def test_lease_capacity_is_live_slots_minus_leases(store):
+    store.new_job(urls(20))
+    store.heartbeat("w1", 10, 3)
+    store.heartbeat("w2", 10, 2)
+    first = store.lease(LEASE, 64)
+    assert len(first) == 5
+    assert store.lease(LEASE, 64) == []
+    store.crawl(first[0])
+    assert len(store.lease(LEASE, 64)) == 1
+    store.heartbeat("w3", 10, 4)
+    assert len(store.lease(LEASE, 64)) == 4
+
+
+def test_expired_heartbeat_removes_capacity(store):
+    store.new_job(urls(20))
+    store.heartbeat("w1", 10, 3)
+    store.heartbeat("w2", 30, 3)
+    store.advance(11)
+    assert store.backlog()["workers"] == 1
+    assert len(store.lease(LEASE, 64)) == 3
+    store.advance(20)
+    assert store.backlog()["workers"] == 0
+    assert store.lease(LEASE, 64) == []
+
+
+def test_heartbeat_with_no_slots_keeps_the_worker_alive_without_capacity(store):
+    store.new_job(urls(5))
+    assert store.heartbeat("w1", 10, 4) == 1
+    assert store.heartbeat("w2", 10, 4) == 2
+    assert store.heartbeat("w1", 10, 0) == 2          # draining: alive, no new tasks
+    assert store.backlog()["workers"] == 2
+    assert len(store.lease(LEASE, 64)) == 4
+
+
+def test_heartbeat_with_no_time_left_withdraws_at_once(store):
+    store.new_job(urls(5))
+    store.heartbeat("w1", 10, 4)
+    store.heartbeat("w2", 10, 4)
+    assert store.heartbeat("w1", 0, 0) == 1           # gone
+    assert store.backlog()["workers"] == 1
+    assert len(store.lease(LEASE, 64)) == 4
+
+
+def test_a_worker_that_left_has_its_leases_reclaimed(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 4)
+    a, b = store.lease(LEASE, 10)
+    store.start(a, LEASE, False, "w1")
+    store.heartbeat("w1", 0, 0)
+    assert store.reap(3, 11) == (1, 0)
+    assert store.counters(job_id)["pages_retried"] == 1
+    assert store.backlog()["leased"] == 1
+
+
+def test_heartbeat_forgets_expired_workers(store):
+    store.heartbeat("w1", 5, 4)
+    store.advance(6)
+    assert store.heartbeat("w2", 5, 4) == 1
+    store.advance(1)
+    assert store.heartbeat("w2", 5, 2) == 1
+    store.new_job(urls(5))
+    assert len(store.lease(LEASE, 64)) == 2
+
+
+def test_lease_round_robins_across_jobs(store):
+    big = store.new_job(urls(100, "big.example"))
+    small = store.new_job(urls(2, "small.example"))
+    store.heartbeat("w1", 10, 1000)
+    tasks = store.lease(LEASE, 4)
+    assert [t.job for t in tasks] == [big, small, big, small]
+    assert {t.url for t in tasks if t.job == small} == set(urls(2, "small.example"))
+    rest = store.lease(LEASE, 1000)
+    assert len(rest) == 98 and {t.job for t in rest} == {big}
+
+
+def test_small_job_is_not_stuck_behind_a_big_one_leased_one_at_a_time(store):
+    store.new_job(urls(100, "big.example"))
+    small = store.new_job(urls(2, "small.example"))
+    store.heartbeat("w1", 10, 1000)
+    first = [store.lease(LEASE, 1)[0] for _ in range(4)]
+    assert sum(t.job == small for t in first) == 2
+
+
+def test_a_job_created_later_joins_the_rotation(store):
+    big = store.new_job(urls(10, "big.example"))
+    store.heartbeat("w1", 10, 1000)
+    assert [t.job for t in store.lease(LEASE, 3)] == [big] * 3
+    late = store.new_job(urls(1, "late.example"))
+    assert late in [t.job for t in store.lease(LEASE, 2)]
+
+
+# --- reaping -----------------------------------------------------------------------------
+
+
+def test_expired_lease_is_requeued_at_the_front(store):
+    job_id = store.new_job(urls(3))
+    store.heartbeat("w1", 1000, 1)
+    [task] = store.lease(LEASE, 10)
+    store.start(task, LEASE, False, "w1")
+    store.advance(LEASE - 1)
+    assert store.reap(3, 11) == (0, 0)
+    store.advance(1)
+    assert store.reap(3, 11) == (1, 0)
+    assert store.counters(job_id)["pages_retried"] == 1
+    assert store.backlog()["leased"] == 0
+    [again] = store.lease(LEASE, 10)
+    assert again == Task(job_id, task.url, 0, attempt=2)
+
+
+def test_a_task_out_of_attempts_fails_and_the_job_completes(store):
+    job_id = store.new_job(["http://a.example/"])
+    store.heartbeat("w1", 1000, 10)
+    for attempt in (1, 2):
+        [task] = store.lease(LEASE, 10)
+        assert task.attempt == attempt
+        store.start(task, LEASE, False, "w1")
+        store.advance(LEASE)
+        assert store.reap(2, 100) == ((1, 0) if attempt == 1 else (0, 1))
+    job = store.job(job_id)
+    assert job["status"] == "completed"
+    assert store.counters(job_id) == {
+        "pages_admitted": 1, "pending": 0, "pages_crawled": 0, "pages_failed": 1,
+        "pages_skipped": 0, "pages_retried": 1, "images_found": 0}
+    [(url, page)] = store.pages(job_id, 0, 10)
+    assert url == "http://a.example/"
+    assert page["status"] == "error"
+    assert page["depth"] == 0
+    assert page["attempt"] == 2
+    assert page["error"] == "gave up after 2 attempts (2 deliveries): lease expired"
+
+
+def test_a_task_pushed_too_often_fails_without_an_attempt(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 1000, 1)
+    for round_ in (1, 2):
+        [task] = store.lease(LEASE, 10)
+        assert task.url == "http://a.example/0"
+        store.advance(LEASE)
+        requeued, failed = store.reap(3, 2)
+    assert (requeued, failed) == (0, 1)
+    [(_, page)] = store.pages(job_id, 0, 10)
+    assert page["error"] == "gave up after 0 attempts (2 deliveries): lease expired"
+    assert store.status(job_id) == "running"
+    [task] = store.lease(LEASE, 10)
+    assert task.url == "http://a.example/1"
+
+
+def test_released_task_is_requeued_on_the_next_reap(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 1000, 10)
+    first, second = store.lease(LEASE, 10)
+    store.release(first)
+    assert store.reap(3, 11) == (1, 0)
+    assert store.counters(job_id)["pages_retried"] == 1
+    assert store.backlog()["leased"] == 1
+    assert store.lease(LEASE, 10) == [first]
+
+
+def test_release_of_a_finished_task_is_harmless(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 1000, 10)
+    task = store.lease(LEASE, 10)[0]
+    store.crawl(task)
+    store.release(task)
+    assert store.reap(3, 11) == (0, 0)
+    assert store.counters(job_id)["pages_retried"] == 0
+
+
+def test_late_finish_after_a_requeue_is_counted_once(store):
+    job_id = store.new_job(["http://a.example/"])
+    store.heartbeat("w1", 1000, 10)
+    [task] = store.lease(LEASE, 10)
+    store.start(task, LEASE, False, "w1")
+    store.advance(LEASE)
+    assert store.reap(3, 11) == (1, 0)
+    [again] = store.lease(LEASE, 10)
+    assert store.finish(task, "crawled", {"url": task.url}, [], [], task.url, 100) == 0
+    assert store.status(job_id) == "completed"
+    assert store.start(again, LEASE, False, "w1").go is False
+    assert store.finish(again, "crawled", {"url": task.url}, [], [], task.url, 100) == -1
+    assert store.counters(job_id)["pages_crawled"] == 1
+
+
+def test_a_dead_owners_leases_come_back_before_they_expire(store):
+    job_id = store.new_job(urls(3))
+    store.heartbeat("w1", 10, 10)
+    store.heartbeat("w2", 1000, 10)
+    a, b, c = store.lease(LEASE, 10)
+    store.start(a, LEASE, False, "w1")
+    store.start(b, LEASE, False, "w2")
+    store.advance(10)
+    assert store.reap(3, 11) == (0, 0)     # w1's heartbeat ends now, not before
+    store.advance(1)
+    assert store.reap(3, 11) == (1, 0)     # only the task w1 had started
+    assert store.counters(job_id)["pages_retried"] == 1
+    assert store.backlog()["leased"] == 2
+    assert store.lease(LEASE, 10) == [Task(job_id, a.url, 0, attempt=2)]
+    assert store.reap(3, 11) == (0, 0)
+
+
+def test_a_live_owners_leases_stay_until_they_expire(store):
+    store.new_job(urls(1))
+    store.heartbeat("w1", 10, 10)
+    [task] = store.lease(LEASE, 10)
+    store.start(task, LEASE, False, "w1")
+    for _ in range(5):
+        store.advance(8)
+        store.heartbeat("w1", 10, 10)
+        assert store.reap(3, 11) == (0, 0)
+    store.advance(LEASE - 40)
+    store.heartbeat("w1", 10, 10)
+    assert store.reap(3, 11) == (1, 0)
+
+
+def test_a_started_task_that_lost_its_lease_gets_no_owner(store):
+    job_id = store.new_job(urls(1))
+    store.heartbeat("w1", 1000, 10)
+    [task] = store.lease(LEASE, 10)
+    store.advance(LEASE)
+    assert store.reap(3, 11) == (1, 0)
+    assert store.start(task, LEASE, False, "w1").go    # late: the lease is gone
+    assert store.backlog()["leased"] == 0
+    assert store.counters(job_id)["pages_retried"] == 1
+
+
+def test_a_draining_workers_pages_in_flight_are_not_requeued(store):
+    job_id = store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    task = store.lease(LEASE, 10)[0]
+    store.start(task, LEASE, False, "w1")
+    store.heartbeat("w1", 10, 0)      # stop: no new tasks, finish what is running
+    assert store.reap(3, 11) == (0, 0)
+    assert store.counters(job_id)["pages_retried"] == 0
+    assert store.crawl(task) == 0
+    assert store.counters(job_id)["pages_crawled"] == 1
+
+
+def test_reap_respects_its_limit(store):
+    store.new_job(urls(5))
+    store.heartbeat("w1", 1000, 10)
+    store.lease(LEASE, 10)
+    store.advance(LEASE)
+    assert store.reap(3, 11, 2) == (2, 0)
+    assert store.reap(3, 11, 10) == (3, 0)
+
+
+# --- backlog and ping --------------------------------------------------------------------
+
+
+def test_backlog_and_ping(store):
+    assert store.backlog() == {"leased": 0, "workers": 0}
+    store.heartbeat("w1", 10, 2)
+    store.new_job(urls(3))
+    store.lease(LEASE, 10)
+    assert store.backlog() == {"leased": 2, "workers": 1}
+    store.ping(2)
+
+
+def test_fake_ping_can_fail_or_hang():
+    clock = Clock()
+    fake = FakeStore(clock)
+    fake.ping_error = ConnectionError("redis is down")
+    with pytest.raises(ConnectionError):
+        result_of(fake.ping(2))
+    fake.ping_error = None
+    fake.ping_hangs = True
+    d = fake.ping(2)
+    assert not d.called
+    clock.advance(2)
+    with pytest.raises(Exception):
+        result_of(d)
+
+
+def test_fake_records_calls_and_checks_job_ids():
+    fake = FakeStore()
+    result_of(fake.job("a" * 32))
+    fake.assert_job_ids()
+    with pytest.raises(AssertionError):
+        result_of(Deferred.fromCoroutine(fake.images("nope", 0, 1)))
+    with pytest.raises(AssertionError):
+        fake.assert_job_ids()
+    assert fake.called("job") == [("a" * 32,)]

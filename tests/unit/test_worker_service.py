@@ -1,0 +1,352 @@
+"""
+worker.service.WorkerService driven with a Clock, a FakeStore and a fetcher
+whose answers the test gives; ZeroMQ is tests.fakes.FakeWire.
+"""
+
+import dataclasses
+
+import pytest
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+
+from common.config import from_env
+from common.messages import decode_notice, encode_task
+from tests.fakes import FakeStore, FakeWire
+from worker.fetch import Fetched
+from worker.service import WorkerService
+
+T0 = 1_700_000_000.0
+OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 100_000}
+PAGE = (b"<html><body><img src='/img.png' alt='pic'>"
+        b"<a href='/next'>next</a><a href='http://elsewhere.example/'>x</a></body></html>")
+
+
+class FakeFetcher:
+    """fetch() hands out Deferreds the test fires; remembers cancellations."""
+
+    def __init__(self):
+        self.pending = {}
+        self.cancelled = []
+        self.closed = False
+        self.fetched = []
+
+    def fetch(self, url):
+        self.fetched.append(url)
+        d = Deferred(lambda d: self.cancelled.append(url))
+        self.pending.setdefault(url, []).append(d)
+        return d
+
+    def in_flight(self):
+        return sum(1 for ds in self.pending.values() for d in ds if not d.called)
+
+    def answer(self, url, body=PAGE, status=200, content_type="text/html"):
+        d = next(d for d in self.pending[url] if not d.called)
+        d.callback(Fetched(url, status, content_type, body))
+
+    def close(self):
+        self.closed = True
+        return succeed(None)
+
+
+class Harness:
+    def __init__(self, monkeypatch, tmp_path, **settings):
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.config = dataclasses.replace(from_env({}), **{
+            "worker_id": "w1", "worker_concurrency": 2, "heartbeat_seconds": 2.0,
+            "drain_seconds": 20.0, "lease_seconds": 60.0, "max_attempts": 3,
+            "zmq_tasks_connect": "tcp://api:9050", "zmq_links_connect": "tcp://api:9051",
+            "worker_heartbeat_file": str(tmp_path / "alive"), **settings})
+        self.store = FakeStore(self.clock)
+        self.fetcher = FakeFetcher()
+        self.wire = FakeWire().install(monkeypatch)
+        self.service = WorkerService(self.clock, self.config, self.store, self.fetcher)
+        self.job_id = None
+
+    def start(self):
+        self.service.startService()
+        return self
+
+    def tasks(self, count, host="a.example"):
+        """Create a job of C{count} start pages and lease them (as the API would)."""
+        self.job_id = self.store.create(
+            [f"http://{host}/{i}" for i in range(count)], OPTIONS).result
+        self.store.heartbeat("api-side", 1000, 10_000)
+        leased = []
+        Deferred.fromCoroutine(self.store.lease(60, count)).addCallback(leased.extend)
+        assert len(leased) == count
+        return leased
+
+    def deliver(self, *tasks):
+        for task in tasks:
+            self.wire.pulls[0].deliver(encode_task(task))
+
+    def notices(self):
+        return [decode_notice(raw) for raw in self.wire.pushes[0].sent]
+
+    def heartbeats(self):
+        return [args for args in self.store.called("heartbeat") if args[0] == "w1"]
+
+    def released(self):
+        return [task for (task,) in self.store.called("release")]
+
+
+@pytest.fixture
+def h(monkeypatch, tmp_path):
+    return Harness(monkeypatch, tmp_path)
+
+
+def result_of(d):
+    results = []
+    d.addBoth(results.append)
+    assert results, f"{d!r} has not fired"
+    return results[0]
+
+
+# --- start and heartbeat ----------------------------------------------------------------
+
+
+def test_start_connects_both_sockets(h):
+    h.start()
+    [pull], [push] = h.wire.pulls, h.wire.pushes
+    assert (pull.how, pull.address, pull.hwm) == ("connect", "tcp://api:9050", 4)
+    assert (push.how, push.address) == ("connect", "tcp://api:9051")
+
+
+def test_heartbeat_announces_twice_the_concurrency(h, tmp_path):
+    h.start()
+    assert h.heartbeats() == [("w1", 6.0, 4)]
+    assert (tmp_path / "alive").exists()
+    h.clock.advance(2)
+    h.clock.advance(2)
+    assert h.heartbeats() == [("w1", 6.0, 4)] * 3
+
+
+def test_heartbeat_failure_is_survived(h):
+    calls = []
+
+    def broken(worker, ttl, slots):
+        calls.append(slots)
+        return fail(ConnectionError("redis is down"))
+
+    h.store.heartbeat = broken
+    h.start()
+    h.clock.advance(2)
+    assert calls == [4, 4]
+
+
+# --- crawling ----------------------------------------------------------------------------
+
+
+def test_a_task_is_crawled_and_a_notice_sent(h):
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    assert h.fetcher.fetched == [task.url]
+    h.fetcher.answer(task.url)
+    assert h.notices() == [(h.job_id, 1)]       # /next admitted; elsewhere is out of scope
+    [(_, outcome, page, images, links, found_on, _)] = h.store.called("finish")
+    assert outcome == "crawled" and found_on == task.url
+    assert images == [["http://a.example/img.png", ["img"], "pic"]]
+    assert links == ["http://a.example/next"]
+    assert page["worker"] == "w1" and page["status"] == 200
+    assert h.service.crawled == 1
+
+
+def test_at_most_concurrency_crawls_in_flight(h):
+    h.start()
+    tasks = h.tasks(5)
+    h.deliver(*tasks)
+    assert h.fetcher.in_flight() == 2
+    assert h.fetcher.fetched == [tasks[0].url, tasks[1].url]
+    h.fetcher.answer(tasks[0].url)
+    assert h.fetcher.in_flight() == 2
+    assert h.fetcher.fetched[-1] == tasks[2].url
+    for task in tasks[1:]:
+        h.fetcher.answer(task.url)
+        assert h.fetcher.in_flight() <= 2
+    assert h.fetcher.in_flight() == 0
+    assert len(h.notices()) == 5
+
+
+def test_a_task_delivered_twice_still_counts_against_concurrency(h):
+    h.start()
+    tasks = h.tasks(2)
+    h.deliver(tasks[0], tasks[0], tasks[1])
+    assert h.fetcher.in_flight() == 2
+    d = h.service.stopService()
+    h.fetcher.answer(tasks[0].url)
+    assert h.fetcher.in_flight() == 1
+    assert not d.called                 # the second copy is still awaited
+    h.fetcher.answer(tasks[0].url)
+    assert d.called
+    assert h.released() == [tasks[1]]   # queued behind them, handed back
+
+
+def test_the_local_queue_is_bounded_and_overflow_handed_back(h):
+    h.start()
+    tasks = h.tasks(13)
+    h.deliver(*tasks)                  # 4 * 2 held (2 of them running), 5 too many
+    assert h.fetcher.in_flight() == 2
+    assert h.released() == tasks[8:]
+    assert h.store.leases[f"{h.job_id} 0 {tasks[8].url}"] == 0   # expires now
+    assert [t.url for (t, *_) in h.store.called("start")] == [t.url for t in tasks[:8]]
+    h.fetcher.answer(tasks[0].url)     # one finished: room for one more
+    h.deliver(tasks[8])
+    assert h.released() == tasks[8:]
+    h.deliver(tasks[9])
+    assert h.released() == tasks[8:] + [tasks[9]]
+
+
+def test_a_bad_task_message_is_ignored(h):
+    h.start()
+    h.wire.pulls[0].deliver(b"not a task")
+    h.wire.pulls[0].deliver(b'{"job": "x", "url": "http://a/", "depth": 0}')
+    assert h.fetcher.fetched == []
+    assert h.store.called("start") == []
+
+
+def test_a_dropped_task_sends_no_notice(h):
+    h.start()
+    [task] = h.tasks(1)
+    h.store.cancel(h.job_id)
+    h.deliver(task)
+    assert h.fetcher.fetched == []
+    assert h.notices() == []
+    assert h.service.crawled == 0
+
+
+def test_a_retryable_failure_hands_the_task_back(h):
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    h.fetcher.answer(task.url, body=None, status=503)
+    assert h.released() == [task]
+    assert h.store.called("finish") == []
+    assert h.notices() == []
+
+
+def test_a_crash_frees_the_slot(h):
+    h.start()
+    tasks = h.tasks(3)
+    start = h.store.start
+    crashed = []
+
+    async def flaky(task, *args):
+        if not crashed:
+            crashed.append(task)
+            raise ConnectionError("redis went away")
+        return await start(task, *args)
+
+    h.store.start = flaky
+    h.deliver(*tasks)
+    assert crashed == [tasks[0]]
+    assert h.fetcher.fetched == [tasks[1].url, tasks[2].url]
+
+
+# --- stopping ---------------------------------------------------------------------------
+
+
+def test_stop_when_idle(h):
+    h.start()
+    d = h.service.stopService()
+    assert result_of(d) is None
+    assert h.heartbeats()[-2:] == [("w1", 6.0, 0), ("w1", 0, 0)]
+    assert h.wire.factories[0].shut_down
+    assert h.fetcher.closed
+    h.clock.advance(10)
+    assert len(h.heartbeats()) == 3     # the loop stopped
+
+
+def test_stop_hands_back_queued_tasks_and_waits_for_running_ones(h):
+    h.start()
+    tasks = h.tasks(5)
+    h.deliver(*tasks)
+    d = h.service.stopService()
+    assert h.heartbeats()[-1] == ("w1", 6.0, 0)          # draining: no new tasks
+    assert h.released() == tasks[2:]
+    assert not d.called
+    h.clock.advance(10)
+    assert not d.called
+    assert h.heartbeats()[-1] == ("w1", 6.0, 0)          # still announcing 0 slots
+    h.fetcher.answer(tasks[0].url)
+    assert not d.called
+    h.fetcher.answer(tasks[1].url)
+    assert d.called
+    assert h.fetcher.fetched == [tasks[0].url, tasks[1].url]
+    assert [job for job, _ in h.notices()] == [h.job_id, h.job_id]
+    assert h.heartbeats()[-1] == ("w1", 0, 0)
+    assert h.fetcher.closed and h.wire.factories[0].shut_down
+
+
+def test_tasks_arriving_while_draining_are_handed_back(h):
+    h.start()
+    tasks = h.tasks(3)
+    h.deliver(tasks[0])
+    h.service.stopService()
+    h.deliver(tasks[1], tasks[2])
+    assert h.released() == tasks[1:]
+    assert h.fetcher.fetched == [tasks[0].url]
+
+
+def test_running_tasks_are_cancelled_and_handed_back_after_drain_seconds(h):
+    h.start()
+    tasks = h.tasks(2)
+    h.deliver(*tasks)
+    d = h.service.stopService()
+    h.clock.advance(19.9)
+    assert not d.called
+    assert h.fetcher.cancelled == []
+    h.clock.advance(0.1)
+    assert sorted(h.fetcher.cancelled) == sorted(t.url for t in tasks)
+    assert set(h.released()) == set(tasks)
+    assert h.store.called("finish") == []
+    assert d.called
+    assert h.heartbeats()[-1] == ("w1", 0, 0)
+    assert h.fetcher.closed
+
+
+def test_a_last_attempt_cancelled_by_the_drain_is_handed_back_not_failed(h):
+    h.start()
+    [task] = h.tasks(1)
+    last = dataclasses.replace(task, attempt=3)
+    h.store.attempts[h.job_id][task.url] = 2       # started twice before
+    h.deliver(last)
+    h.service.stopService()
+    h.clock.advance(20)
+    assert h.store.called("finish") == []
+    assert h.store.hashes[h.job_id]["pages_failed"] == "0"
+    assert h.released() == [last]
+
+
+def test_drain_seconds_zero_cancels_at_once(monkeypatch, tmp_path):
+    h = Harness(monkeypatch, tmp_path, drain_seconds=0.0)
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    d = h.service.stopService()
+    h.clock.advance(0)
+    assert h.fetcher.cancelled == [task.url]
+    assert d.called
+
+
+def test_stop_succeeds_after_cancelling(h):
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    d = h.service.stopService()
+    h.clock.advance(20)
+    assert result_of(d) is None
+    assert h.fetcher.cancelled == [task.url]
+    assert h.released() == [task]
+
+
+def test_a_queued_task_of_a_job_evicted_from_the_settings_cache_is_still_crawled(
+        monkeypatch, h):
+    from worker.crawl import Crawler
+    monkeypatch.setattr(Crawler, "_SETTINGS_CACHED", 4)   # 256 in production
+    h.start()
+    tasks = [h.tasks(1, host=f"j{i}.example")[0] for i in range(8)]
+    h.deliver(*tasks)           # j0, j1 running; j2..j7 accepted and queued
+    h.fetcher.answer(tasks[0].url)
+    assert h.fetcher.fetched[-1] == tasks[2].url
