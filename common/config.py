@@ -127,6 +127,7 @@ SETTINGS = (
     ("CRAWL_USER_AGENT", _nonempty,
      "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)"),
     ("ALLOW_PRIVATE_NETWORKS", _flag, "0"),
+    ("OBEY_ROBOTS", _flag, "1"),
 )
 
 
@@ -161,6 +162,7 @@ class Config:
     max_found_on: int
     crawl_user_agent: str
     allow_private_networks: bool
+    obey_robots: bool
 
 
 def from_env(environ=None):

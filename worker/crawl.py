@@ -68,10 +68,11 @@ class Crawler:
 
     _SETTINGS_CACHED = 256
 
-    def __init__(self, store, fetcher, config):
+    def __init__(self, store, fetcher, config, robots=None):
         self._store = store
         self._fetcher = fetcher
         self._config = config
+        self._robots = robots
         self._hosts = _HostSlots(config.per_host_concurrency)
         self._settings = OrderedDict()
 
@@ -120,6 +121,9 @@ class Crawler:
         return settings
 
     async def _visit(self, task, page, settings, attempt):
+        if self._robots is not None and not await self._robots.allowed(task.url):
+            page.update(status="skipped", skipped="robots.txt")
+            return "skipped", task.url, [], []
         may_retry = attempt < self._config.max_attempts
         host = task.url.split("/", 3)[2]
         try:

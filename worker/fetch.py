@@ -112,17 +112,21 @@ class Fetcher:
             "Accept-Language": ["*"],
         })
 
-    def fetch(self, url):
+    def fetch(self, url, any_type=False, limit=None):
         """
         Fetch C{url}, giving up after C{FETCH_TIMEOUT} seconds in all.
+
+        @param any_type: read the body whatever its type (robots.txt), not
+            only when it is HTML.
+        @param limit: read at most this many bytes (default C{MAX_BODY_BYTES}).
 
         @return: a L{Deferred} firing with L{Fetched}, or failing with
             L{FetchError}, L{FetchTimeout} or a connection error.
         """
-        d = Deferred.fromCoroutine(self._follow(url))
+        d = Deferred.fromCoroutine(self._follow(url, any_type, limit or self._config.max_body_bytes))
         return d.addTimeout(self._config.fetch_timeout, self._reactor, onTimeoutCancel=_timed_out)
 
-    async def _follow(self, url):
+    async def _follow(self, url, any_type, limit):
         # A fresh cookie jar per page: cookies set on a redirect hop are
         # sent on the next hop, and nothing accumulates across pages.
         client = HTTPClient(self._agent)
@@ -132,7 +136,7 @@ class Fetcher:
                 url, headers=self._headers, allow_redirects=False, unbuffered=True)
             location = response.headers.getRawHeaders(b"location", [b""])[0]
             if response.code not in REDIRECT_CODES or not location:
-                return await self._page(url, response, redirects)
+                return await self._page(url, response, redirects, any_type, limit)
             await read_capped(response, _SMALL_BODY)
             target = normalize(location.decode("latin-1"), url)
             if target is None:
@@ -142,18 +146,18 @@ class Fetcher:
                 raise FetchError(f"more than {self._config.max_redirects} redirects")
             url = target
 
-    async def _page(self, url, response, redirects):
+    async def _page(self, url, response, redirects, any_type, limit):
         content_type = response.headers.getRawHeaders(b"content-type", [None])[0]
         if content_type is not None:
             content_type = content_type.decode("latin-1")
         if response.code >= 400:
             await read_capped(response, _SMALL_BODY)
             return Fetched(url, response.code, content_type, None, redirects=redirects)
-        if content_type is not None and not is_html(content_type, b""):
+        if not any_type and content_type is not None and not is_html(content_type, b""):
             response.deliverBody(_Discard())
             return Fetched(url, response.code, content_type, None, redirects=redirects)
-        body, truncated = await read_capped(response, self._config.max_body_bytes)
-        if content_type is None and not is_html(None, body):
+        body, truncated = await read_capped(response, limit)
+        if not any_type and content_type is None and not is_html(None, body):
             body = None
         return Fetched(url, response.code, content_type, body, truncated, redirects)
 

@@ -24,12 +24,12 @@ log = Logger()
 
 
 class WorkerService(Service):
-    def __init__(self, reactor, config, store, fetcher):
+    def __init__(self, reactor, config, store, fetcher, robots=None):
         self._reactor = reactor
         self._config = config
         self._store = store
         self._fetcher = fetcher
-        self._crawler = Crawler(store, fetcher, config)
+        self._crawler = Crawler(store, fetcher, config, robots)
         self._queue = deque()
         self._running = {}
         # Tasks this worker answers for: being accepted, queued or running.

@@ -70,7 +70,7 @@ def test_deeper_crawl_follows_depth_and_dedups(make_stack):
     assert pages[site.url("/deep")]["depth"] == 1
     assert pages[site.url("/deeper")]["depth"] == 2
     assert site.url("/new") not in pages, "a redirect target is not crawled twice"
-    assert all(count == 1 for path, count in hits.items() if path != "/new"), hits
+    assert all(count == 1 for path, count in hits.items() if path not in ("/new", "/robots.txt")), hits
     assert job["stats"]["pages_admitted"] == len(pages)
 
 
@@ -159,3 +159,23 @@ def test_private_addresses_are_refused_by_default(make_stack):
         assert sum(site.hits.values()) == 0
     assert job["stats"]["pages_failed"] == 1
     assert "loopback" in pages[site.url("/")]["error"]
+
+
+def test_robots_txt_is_obeyed(make_stack):
+    stack = make_stack(workers=2)
+    routes = {
+        "/robots.txt": (200, {"Content-Type": "text/plain"},
+                        b"User-agent: *\nDisallow: /private\n\nUser-agent: OtherBot\nDisallow: /\n"),
+        "/": page('<img src="/pub.png"><a href="/private/x">p</a><a href="/open">o</a>'),
+        "/private/x": page('<img src="/secret.png">'),
+        "/open": page('<img src="/open.png">'),
+    }
+    with FixtureSite(routes) as site:
+        job_id = stack.client.submit([site.url("/")])
+        job = stack.client.wait_done(job_id)
+        pages = stack.client.pages(job_id)
+        assert site.hits["/private/x"] == 0
+        assert 1 <= site.hits["/robots.txt"] <= 2, "once per worker at most"
+    assert pages[site.url("/private/x")]["skipped"] == "robots.txt"
+    assert set(stack.client.images(job_id)) == {site.url("/pub.png"), site.url("/open.png")}
+    assert job["stats"]["pages_skipped"] == 1 and job["stats"]["pages_crawled"] == 2

@@ -43,6 +43,7 @@ EXPECTED_DEFAULTS = {
     "max_found_on": 100,
     "crawl_user_agent": "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)",
     "allow_private_networks": False,
+    "obey_robots": True,
 }
 
 
