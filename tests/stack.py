@@ -98,19 +98,31 @@ class RedisServer(Process):
         return self.command("PING") == "PONG"
 
     def command(self, *words):
-        """One command over RESP; integer and simple-string replies only."""
+        """One command over RESP, for tests to look at the store directly."""
         request = f"*{len(words)}\r\n" + "".join(f"${len(str(w).encode())}\r\n{w}\r\n" for w in words)
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             s.sendall(request.encode())
-            reply = s.recv(4096).decode()
-        if reply[0] == "-":
-            raise RuntimeError(reply.strip())
-        return int(reply[1:].strip()) if reply[0] == ":" else reply[1:].strip()
+            return _read_reply(s.makefile("rb"))
 
     def restart(self):
         """Stop (Redis writes its append-only file) and start on the same port and data."""
         self.stop()
         return self.start()
+
+
+def _read_reply(stream):
+    """A RESP reply: integers, strings, nil and arrays of them."""
+    line = stream.readline().decode().rstrip("\r\n")
+    kind, rest = line[0], line[1:]
+    if kind == "-":
+        raise RuntimeError(rest)
+    if kind == ":":
+        return int(rest)
+    if kind == "+":
+        return rest
+    if kind == "$":
+        return None if rest == "-1" else stream.read(int(rest) + 2)[:-2].decode()
+    return [_read_reply(stream) for _ in range(int(rest))]
 
 
 class Client:
