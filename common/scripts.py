@@ -1,12 +1,15 @@
 """
 The Lua scripts that make every state change one atomic step.
 
-Each script is C{lua/lib.lua} followed by its own file; txredisapi sends
-it with EVALSHA and falls back to EVAL when Redis does not know it yet
-(for instance after a Redis restart).
+Each script is C{lua/lib.lua} followed by its own file.  It is sent by its
+SHA-1, computed once, and in full only when Redis does not know it yet
+(the first call, or after a Redis restart).
 """
 
+import hashlib
 from pathlib import Path
+
+from txredisapi import ScriptDoesNotExist
 
 from common import keys
 
@@ -20,10 +23,17 @@ class Script:
     def __init__(self, name):
         self.name = name
         self.source = _LIB + "\n" + (_HERE / f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
     def __call__(self, redis, *args):
         """Run with the key prefix as the first argument, as lib.lua expects."""
-        return redis.eval(self.source, [], [keys.PREFIX, *args])
+        args = [keys.PREFIX, *args]
+        d = redis.evalsha(self.sha, [], args)
+        return d.addErrback(self._send_source, redis, args)
+
+    def _send_source(self, failure, redis, args):
+        failure.trap(ScriptDoesNotExist)
+        return redis.eval(self.source, [], args)
 
 
 CREATE_JOB = Script("create_job")

@@ -20,7 +20,7 @@ from bs4.filter import ElementFilter
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
 from w3lib.encoding import read_bom, to_unicode
 
-from common.urls import normalize
+from common.urls import normalize, resolve
 
 KINDS = ("img", "srcset", "picture", "lazy", "style", "meta", "link", "input", "poster", "svg")
 
@@ -282,7 +282,7 @@ class _Found:
         if raw not in self._resolved:
             text = raw.strip(_ASCII_WHITESPACE)
             keep = text and not text.startswith("#")
-            self._resolved[raw] = normalize(text, self._base) if keep else None
+            self._resolved[raw] = resolve(text, self._base) if keep else None
         return self._resolved[raw]
 
 

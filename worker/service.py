@@ -34,6 +34,9 @@ class WorkerService(Service):
         self._running = {}
         # Tasks this worker answers for: being accepted, queued or running.
         self._held = 0
+        self._notice = None
+        self._noticed_job = None
+        self._admitted = 0
         self._draining = False
         self._idle = None
         self._zmq = None
@@ -109,9 +112,22 @@ class WorkerService(Service):
         self._held -= 1
         self.crawled += 1
         if admitted is not None:
-            wire.send(self._notices, messages.encode_notice(task.job, admitted))
+            self._notify(task.job, admitted)
         self._pump()
         self._maybe_idle()
+
+    def _notify(self, job, admitted):
+        """Tell the API pages finished: one notice per reactor turn, however
+        many pages finished in it, since each notice costs the API a lease
+        round."""
+        self._admitted += admitted
+        self._noticed_job = job
+        if self._notice is None:
+            self._notice = self._reactor.callLater(0, self._send_notice)
+
+    def _send_notice(self):
+        wire.send(self._notices, messages.encode_notice(self._noticed_job, self._admitted))
+        self._notice, self._admitted = None, 0
 
     def _crashed(self, failure, d):
         # As above: a task whose finish step failed comes back via its lease.
@@ -152,6 +168,9 @@ class WorkerService(Service):
             log.failure("draining failed; unfinished leases will expire")
         if self._heartbeat.running:
             self._heartbeat.stop()
+        if self._notice is not None:
+            self._notice.cancel()
+            self._send_notice()
         self._zmq.shutdown()
         await self._fetcher.close()
         log.info("worker {id} stopped after {n} pages", id=self._config.worker_id, n=self.crawled)

@@ -13,12 +13,15 @@ if not record_page(job, url, ARGV[6], ARGV[5]) then
   return -2
 end
 local found_on, max_found_on = ARGV[9], tonumber(ARGV[10])
+-- A new image costs one HSETNX; the list and the counter move once a page.
+local fresh = {}
 for _, image in ipairs(cjson.decode(ARGV[7])) do
   local image_url, kinds, alt = image[1], image[2], image[3]
-  local stored = redis.call('HGET', key(job, 'image'), image_url)
-  local record
-  if stored then
-    record = cjson.decode(stored)
+  local new = cjson.encode({sources = kinds, found_on = {found_on}, alt = alt})
+  if redis.call('HSETNX', key(job, 'image'), image_url, new) == 1 then
+    fresh[#fresh + 1] = image_url
+  else
+    local record = cjson.decode(redis.call('HGET', key(job, 'image'), image_url))
     local known = {}
     for _, kind in ipairs(record.sources) do known[kind] = true end
     for _, kind in ipairs(kinds) do
@@ -34,12 +37,14 @@ for _, image in ipairs(cjson.decode(ARGV[7])) do
     if (record.alt == nil or record.alt == '') and alt and alt ~= '' then
       record.alt = alt
     end
-  else
-    record = {sources = kinds, found_on = {found_on}, alt = alt}
-    redis.call('RPUSH', key(job, 'images'), image_url)
-    redis.call('HINCRBY', key(job), 'images_found', 1)
+    redis.call('HSET', key(job, 'image'), image_url, cjson.encode(record))
   end
-  redis.call('HSET', key(job, 'image'), image_url, cjson.encode(record))
+end
+for i = 1, #fresh, 1000 do
+  redis.call('RPUSH', key(job, 'images'), unpack(fresh, i, math.min(i + 999, #fresh)))
+end
+if #fresh > 0 then
+  redis.call('HINCRBY', key(job), 'images_found', #fresh)
 end
 -- A redirect target is this page: never admit it again as a link.
 if found_on ~= url then

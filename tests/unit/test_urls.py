@@ -295,3 +295,17 @@ def test_public_suffix_list_never_touches_the_network(monkeypatch):
     urls._public_suffix_list.cache_clear()
     registrable_domain.cache_clear()
     assert registrable_domain("news.example.co.uk") == "example.co.uk"
+
+
+@pytest.mark.parametrize("base", [
+    "http://a.test/", "http://a.test/dir/page.html", "https://a.test:8443/x/y/?q=1",
+    "http://xn--bcher-kva.example/b%C3%BCcher/",
+])
+@pytest.mark.parametrize("ref", [
+    "img.png", "dir/img.png", "/abs/img.png", "a,b.png", "x_y-z~1.png", "p(1).jpg",
+    "./img.png", "../up.png", "dir/../img.png", "café.png", "a b.png", "a%20b.png",
+    "?q=1", "#frag", "//cdn.test/x.png", "HTTP://B.TEST/x", "img.png?w=1", ".hidden.png",
+])
+def test_resolve_agrees_with_normalize(ref, base):
+    from common.urls import resolve
+    assert resolve(ref, base) == normalize(ref, base)

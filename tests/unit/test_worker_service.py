@@ -82,6 +82,8 @@ class Harness:
             self.wire.pulls[0].deliver(encode_task(task))
 
     def notices(self):
+        """The notices sent once the current reactor turn is over."""
+        self.clock.advance(0)
         return [decode_notice(raw) for raw in self.wire.pushes[0].sent]
 
     def heartbeats(self):
@@ -166,7 +168,18 @@ def test_at_most_concurrency_crawls_in_flight(h):
         h.fetcher.answer(task.url)
         assert h.fetcher.in_flight() <= 2
     assert h.fetcher.in_flight() == 0
-    assert len(h.notices()) == 5
+    assert len(h.notices()) == 1, "pages finished in one reactor turn make one notice"
+
+
+def test_one_notice_per_reactor_turn(h):
+    h.start()
+    tasks = h.tasks(3)
+    h.deliver(*tasks)
+    h.fetcher.answer(tasks[0].url)
+    h.fetcher.answer(tasks[1].url)
+    assert len(h.notices()) == 1
+    h.fetcher.answer(tasks[2].url)
+    assert len(h.notices()) == 2
 
 
 def test_a_task_delivered_twice_still_counts_against_concurrency(h):
@@ -274,7 +287,7 @@ def test_stop_hands_back_queued_tasks_and_waits_for_running_ones(h):
     h.fetcher.answer(tasks[1].url)
     assert d.called
     assert h.fetcher.fetched == [tasks[0].url, tasks[1].url]
-    assert [job for job, _ in h.notices()] == [h.job_id, h.job_id]
+    assert [job for job, _ in h.notices()] == [h.job_id], "sent before the socket closed"
     assert h.heartbeats()[-1] == ("w1", 0, 0)
     assert h.fetcher.closed and h.wire.factories[0].shut_down
 
