@@ -12,7 +12,7 @@ import codecs
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import Tag
@@ -67,10 +67,11 @@ _REFRESH_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
+class Image(NamedTuple):
     """Every way the page referenced one image URL, and its first alt text;
-    kinds are sorted, not a set, so stored results do not vary by hash seed."""
+    kinds are sorted, not a set, so stored results do not vary by hash seed.
+    A named tuple: thirty of them per page cost a frozen dataclass's
+    __init__ thirty times."""
 
     kinds: tuple[str, ...]
     alt: str | None = None
