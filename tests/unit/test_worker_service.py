@@ -363,3 +363,27 @@ def test_a_queued_task_of_a_job_evicted_from_the_settings_cache_is_still_crawled
     h.deliver(*tasks)           # j0, j1 running; j2..j7 accepted and queued
     h.fetcher.answer(tasks[0].url)
     assert h.fetcher.fetched[-1] == tasks[2].url
+
+
+def test_a_page_that_breaks_the_parser_fails_alone(h, monkeypatch):
+    import worker.crawl
+
+    def explode(html, url):
+        if "poison" in url:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_extract(html, url)
+
+    real_extract = worker.crawl.extract
+    monkeypatch.setattr(worker.crawl, "extract", explode)
+    h.start()
+    tasks = h.tasks(2)
+    poison = dataclasses.replace(tasks[0], url="http://a.example/poison")
+    h.deliver(poison, tasks[1])
+    h.fetcher.answer(poison.url)
+    h.fetcher.answer(tasks[1].url)
+    finished = {args[0].url: (args[1], args[2]) for args in h.store.called("finish")}
+    outcome, page = finished[poison.url]
+    assert outcome == "failed" and page["status"] == "error"
+    assert page["error"].startswith("parser failed: RecursionError")
+    assert finished[tasks[1].url][0] == "crawled"
+    assert h.service.crawled == 2
