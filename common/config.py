@@ -17,30 +17,27 @@ class ConfigError(ValueError):
     """A setting in the environment is malformed or out of range."""
 
 
-def _integer(low, high):
+def _number(kind, what, low, high, unit=""):
+    """A parser for a C{kind} (int, float) between C{low} and C{high}."""
+
     def parse(name, raw):
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+            raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
         if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+            raise ConfigError(f"{name} must be between {low} and {high}{unit}, got {raw}")
         return value
 
     return parse
+
+
+def _integer(low, high):
+    return _number(int, "an integer", low, high)
 
 
 def _seconds(low, high):
-    def parse(name, raw):
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high} seconds, got {raw}")
-        return value
-
-    return parse
+    return _number(float, "a number of seconds", low, high, " seconds")
 
 
 def _flag(name, raw):
