@@ -35,12 +35,30 @@ class FixtureSite:
                     body = body(site)
                 if isinstance(body, str):
                     body = body.encode("utf-8")
+                if status is None:          # not HTTP at all
+                    self.wfile.write(body)
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                if isinstance(body, bytes):
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self._stream(body)
+
+            def _stream(self, chunks):
+                """A body of unknown length, until the client hangs up."""
+                self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(body)
+                self.close_connection = True
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -77,5 +95,20 @@ def slow(seconds, html):
     def body(site):
         site.release.wait(seconds)
         return html
+
+    return body
+
+
+def endless(first, filler=b"<p>" + b"x" * 1020 + b"</p>", limit=512 * 1024 * 1024):
+    """A body that never ends (up to a bound, so the server stops by itself)."""
+
+    def body(site):
+        def chunks():
+            yield first
+            for _ in range(limit // len(filler)):
+                if site.release.is_set():
+                    return
+                yield filler
+        return chunks()
 
     return body

@@ -3,10 +3,11 @@ The whole flow on real processes: redis-server, the API, two workers and a
 fixture website on 127.0.0.1.
 """
 
+import gzip
 import json
 
 from tests.integration import sites
-from tests.site import FixtureSite, hang, page
+from tests.site import FixtureSite, endless, hang, page
 from tests.wait import wait_for
 
 
@@ -179,3 +180,30 @@ def test_robots_txt_is_obeyed(make_stack):
     assert pages[site.url("/private/x")]["skipped"] == "robots.txt"
     assert set(stack.client.images(job_id)) == {site.url("/pub.png"), site.url("/open.png")}
     assert job["stats"]["pages_skipped"] == 1 and job["stats"]["pages_crawled"] == 2
+
+
+def test_hostile_servers_fail_or_truncate_alone(make_stack):
+    """Endless bodies, a gzip bomb, a redirect loop and a server that does
+    not speak HTTP: each page ends bounded, the job completes."""
+    stack = make_stack(workers=1, MAX_BODY_BYTES=256 * 1024, MAX_REDIRECTS=3, MAX_ATTEMPTS=1)
+    bomb = gzip.compress(b'<img src="/bomb.png">' + b" " * (64 * 1024 * 1024))
+    routes = {
+        "/": page("".join(f'<a href="{p}">{p}</a>' for p in ("/endless", "/bomb", "/loop", "/noise"))),
+        "/endless": (200, {"Content-Type": "text/html"}, endless(b'<img src="/first.png">')),
+        "/bomb": (200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, bomb),
+        "/loop": (302, {"Location": "/loop2"}, b""),
+        "/loop2": (302, {"Location": "/loop"}, b""),
+        "/noise": (None, {}, b"\x00\xff garbage, not HTTP\r\n\r\n" * 100),
+    }
+    with FixtureSite(routes) as site:
+        job_id = stack.client.submit([site.url("/")])
+        job = stack.client.wait_done(job_id, timeout=120)
+        pages = stack.client.pages(job_id)
+        images = stack.client.images(job_id)
+    assert job["status"] == "completed"
+    assert pages[site.url("/endless")]["truncated"] is True
+    assert pages[site.url("/bomb")]["truncated"] is True
+    assert {site.url("/first.png"), site.url("/bomb.png")} <= set(images)
+    assert "redirects" in pages[site.url("/loop")]["error"]
+    assert pages[site.url("/noise")]["status"] == "error"
+    assert all(w.alive for w in stack.workers)
