@@ -11,7 +11,7 @@ from common.process import Sequence
 
 def make_service(reactor, config):
     redis = job_store.connect(config.redis_url, poolsize=8)
-    store = job_store.JobStore(redis, reactor)
+    store = job_store.JobStore(redis, reactor, config.job_ttl_seconds)
     metrics = Metrics()
     dispatcher = Dispatcher(reactor, config, store, metrics)
     site = QuietSite(Root(Api(store, dispatcher, config, metrics)))

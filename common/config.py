@@ -125,6 +125,7 @@ SETTINGS = (
      "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)"),
     ("ALLOW_PRIVATE_NETWORKS", _flag, "0"),
     ("OBEY_ROBOTS", _flag, "1"),
+    ("JOB_TTL_SECONDS", _integer(0, 10 * 365 * 86400), str(7 * 86400)),
 )
 
 
@@ -160,6 +161,7 @@ class Config:
     crawl_user_agent: str
     allow_private_networks: bool
     obey_robots: bool
+    job_ttl_seconds: int
 
 
 def from_env(environ=None):

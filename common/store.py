@@ -66,9 +66,13 @@ class StartResult:
 
 
 class JobStore:
-    def __init__(self, redis, clock):
+    def __init__(self, redis, clock, job_ttl=0):
+        """
+        @param job_ttl: seconds a finished job's results are kept (0: forever).
+        """
         self.redis = redis
         self.clock = clock
+        self.job_ttl = job_ttl
 
     def create(self, urls, options):
         """
@@ -81,7 +85,7 @@ class JobStore:
         d = scripts.CREATE_JOB(
             self.redis, job_id, repr(self.clock.seconds()),
             json.dumps(urls), json.dumps(options),
-            options["max_depth"], options["max_pages"], options["scope"], *urls,
+            options["max_depth"], options["max_pages"], options["scope"], self.job_ttl, *urls,
         )
         return d.addCallback(lambda _: job_id)
 

@@ -25,11 +25,19 @@ local function drop_lease(member)
   return redis.call('ZREM', P .. 'leases', member)
 end
 
--- Forget what only an unfinished job needs; the results stay.
+-- Forget what only an unfinished job needs; the results stay for the
+-- job's time to live (JOB_TTL_SECONDS; 0 keeps them).
 local function drop_transient(job)
   redis.call('DEL', key(job, 'frontier'), key(job, 'seen'),
              key(job, 'attempts'), key(job, 'pushes'))
   redis.call('LREM', P .. 'active', 0, job)
+  local ttl = tonumber(redis.call('HGET', key(job), 'ttl') or 0)
+  if ttl > 0 then
+    for _, part in ipairs({'page', 'pages', 'image', 'images'}) do
+      redis.call('EXPIRE', key(job, part), ttl)
+    end
+    redis.call('EXPIRE', key(job), ttl)
+  end
 end
 
 -- Record a page once.  Returns false when it was recorded before, which is

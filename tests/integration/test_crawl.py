@@ -207,3 +207,15 @@ def test_hostile_servers_fail_or_truncate_alone(make_stack):
     assert "redirects" in pages[site.url("/loop")]["error"]
     assert pages[site.url("/noise")]["status"] == "error"
     assert all(w.alive for w in stack.workers)
+
+
+def test_finished_jobs_keep_results_for_their_time_to_live(make_stack, redis_server):
+    stack = make_stack(workers=1, JOB_TTL_SECONDS=3600)
+    with FixtureSite(sites.ROUTES) as site:
+        job_id = stack.client.submit([site.url("/b")], max_depth=0)
+        stack.client.wait_done(job_id)
+    for part in ("", ":page", ":pages", ":image", ":images"):
+        assert 0 < redis_server.command("TTL", f"ic:job:{job_id}{part}") <= 3600, part
+    for part in (":frontier", ":seen", ":attempts", ":pushes"):
+        assert redis_server.command("EXISTS", f"ic:job:{job_id}{part}") == 0, part
+    assert stack.client.images(job_id), "results are still there"

@@ -44,6 +44,7 @@ EXPECTED_DEFAULTS = {
     "crawl_user_agent": "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)",
     "allow_private_networks": False,
     "obey_robots": True,
+    "job_ttl_seconds": 604800,
 }
 
 
