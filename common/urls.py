@@ -127,7 +127,9 @@ def scope_key(url: str, scope: str) -> str:
         raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
     here = _host_and_port(url)
     if scope == "host":
-        return here
+        # example.com and www.example.com are one site to their owners, and
+        # a start page often redirects from one to the other.
+        return here.removeprefix("www.")
     return registrable_domain(_host_only(here))
 
 

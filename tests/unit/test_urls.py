@@ -224,7 +224,10 @@ def test_scopes_constant():
     [
         ("http://example.com/a", "http://example.com/", True),
         ("https://example.com/a", "http://example.com/", True),
-        ("http://www.example.com/a", "http://example.com/", False),
+        ("http://www.example.com/a", "http://example.com/", True),
+        ("http://example.com/a", "https://www.example.com/", True),
+        ("http://www2.example.com/a", "http://example.com/", False),
+        ("http://img.example.com/a", "http://www.example.com/", False),
         ("http://example.com:8080/a", "http://example.com/", False),
         ("http://user@example.com/a", "http://example.com/", True),
         ("http://[::1]:8080/", "http://[::1]:8080/x", True),
