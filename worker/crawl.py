@@ -14,6 +14,7 @@ recorded as a failed page so that its job still completes.
 from collections import OrderedDict
 from dataclasses import replace
 
+from OpenSSL import SSL
 from twisted.internet import error as net_error
 from twisted.internet.defer import DeferredSemaphore
 from twisted.logger import Logger
@@ -35,6 +36,11 @@ _TRANSIENT = (
 
 class _Retry(Exception):
     """The page may succeed if tried again later."""
+
+
+def _bad_certificate(error):
+    """A TLS failure: the site will present the same certificate next time."""
+    return isinstance(error, ResponseFailed) and any(r.check(SSL.Error) for r in error.reasons)
 
 
 def describe(error):
@@ -132,7 +138,7 @@ class Crawler:
             page.update(status="error", error=str(e))
             return "failed", task.url, [], []
         except _TRANSIENT as e:
-            if may_retry:
+            if may_retry and not _bad_certificate(e):
                 raise _Retry() from e
             page.update(status="error", error=describe(e))
             return "failed", task.url, [], []

@@ -387,3 +387,18 @@ def test_a_page_that_breaks_the_parser_fails_alone(h, monkeypatch):
     assert page["error"].startswith("parser failed: RecursionError")
     assert finished[tasks[1].url][0] == "crawled"
     assert h.service.crawled == 2
+
+
+def test_a_bad_certificate_fails_at_once_without_retries(h):
+    from OpenSSL import SSL
+    from twisted.python.failure import Failure
+    from twisted.web.client import ResponseNeverReceived
+
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    pending = next(d for d in h.fetcher.pending[task.url] if not d.called)
+    pending.errback(ResponseNeverReceived([Failure(SSL.Error([("SSL routines", "", "certificate verify failed")]))]))
+    [(_, outcome, page, *_)] = h.store.called("finish")
+    assert outcome == "failed" and "certificate verify failed" in page["error"]
+    assert h.released() == []
