@@ -121,6 +121,7 @@ SETTINGS = (
     ("MAX_REDIRECTS", _integer(0, 50), "5"),
     ("PER_HOST_CONCURRENCY", _integer(1, 1024), "8"),
     ("MAX_FOUND_ON", _integer(1, 100_000), "100"),
+    ("MAX_URLS_PER_PAGE", _integer(1, 1_000_000), "10000"),
     ("CRAWL_USER_AGENT", _nonempty,
      "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)"),
     ("ALLOW_PRIVATE_NETWORKS", _flag, "0"),
@@ -158,6 +159,7 @@ class Config:
     max_redirects: int
     per_host_concurrency: int
     max_found_on: int
+    max_urls_per_page: int
     crawl_user_agent: str
     allow_private_networks: bool
     obey_robots: bool

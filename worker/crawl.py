@@ -13,6 +13,7 @@ recorded as a failed page so that its job still completes.
 
 from collections import OrderedDict
 from dataclasses import replace
+from itertools import islice
 
 from OpenSSL import SSL
 from twisted.internet import error as net_error
@@ -169,12 +170,15 @@ class Crawler:
             log.failure("parser failed on {url}", url=fetched.url)
             page.update(status="error", error=f"parser failed: {type(e).__name__}: {e}"[:500])
             return "failed", fetched.url, [], []
+        cap = self._config.max_urls_per_page
         images = [
             [url, list(image.kinds), image.alt] if image.alt else [url, list(image.kinds)]
-            for url, image in found.images.items()
+            for url, image in islice(found.images.items(), cap)
         ]
-        links = [link for link in found.links if self._wanted(link, settings)]
-        page.update(images=len(images), links=len(found.links))
+        links = [link for link in found.links if self._wanted(link, settings)][:cap]
+        page.update(images=len(found.images), links=len(found.links))
+        if len(found.images) > cap or len(found.links) > cap:
+            page["urls_capped"] = cap
         return "crawled", fetched.url, images, links
 
     @staticmethod

@@ -41,6 +41,7 @@ EXPECTED_DEFAULTS = {
     "max_redirects": 5,
     "per_host_concurrency": 8,
     "max_found_on": 100,
+    "max_urls_per_page": 10000,
     "crawl_user_agent": "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)",
     "allow_private_networks": False,
     "obey_robots": True,

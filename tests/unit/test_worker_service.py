@@ -402,3 +402,16 @@ def test_a_bad_certificate_fails_at_once_without_retries(h):
     [(_, outcome, page, *_)] = h.store.called("finish")
     assert outcome == "failed" and "certificate verify failed" in page["error"]
     assert h.released() == []
+
+
+def test_a_page_with_more_urls_than_the_cap_records_the_first_ones(monkeypatch, tmp_path):
+    h = Harness(monkeypatch, tmp_path, max_urls_per_page=3)
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    many = "".join(f'<img src="/i{i}.png"><a href="/p{i}">p</a>' for i in range(10))
+    h.fetcher.answer(task.url, body=many.encode())
+    [(_, outcome, page, images, links, *_)] = h.store.called("finish")
+    assert [image[0] for image in images] == [f"http://a.example/i{i}.png" for i in range(3)]
+    assert links == [f"http://a.example/p{i}" for i in range(3)]
+    assert page["images"] == 10 and page["urls_capped"] == 3
