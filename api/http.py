@@ -115,9 +115,6 @@ class NotFound(JsonResource):
 
     POST = DELETE = GET
 
-    def check_token(self, request):
-        pass
-
 
 class BoundedRequest(Request):
     """A request that stops buffering its body past C{max_bytes}."""

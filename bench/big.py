@@ -40,7 +40,7 @@ class Sampler(threading.Thread):
 
     def _sample(self):
         stats = self.stack.client.job(self.job_id)["stats"]
-        memory = procstat.redis_info(self.stack.redis.port, "memory")
+        memory = procstat.redis_info(self.stack.redis, "memory")
         return {"t": round(time.monotonic() - self._t0, 2),
                 "rss_mb": {name: procstat.memory_mb(pid)["rss"] for name, pid in self.pids.items()},
                 "redis_used_memory": int(memory["used_memory"]),
@@ -54,8 +54,7 @@ class Sampler(threading.Thread):
 
 def run(args, truth, server, work, results, settings):
     with ours.running(work / "big", 2, aof=not args.no_aof, **settings) as stack:
-        port = stack.redis.port
-        base_memory = int(procstat.redis_info(port, "memory")["used_memory"])
+        base_memory = int(procstat.redis_info(stack.redis, "memory")["used_memory"])
         started = time.monotonic()
         job_id = ours.submit_site(stack, server.base, truth)
         sampler = Sampler(stack, job_id)
@@ -65,7 +64,7 @@ def run(args, truth, server, work, results, settings):
         finally:
             sampler.stop()
         elapsed = time.monotonic() - started
-        end_memory = int(procstat.redis_info(port, "memory")["used_memory"])
+        end_memory = int(procstat.redis_info(stack.redis, "memory")["used_memory"])
         images = stack.client.lines(f"/jobs/{job_id}/images?format=txt")
         pages = [json.loads(line)["url"] for line in stack.client.lines(f"/jobs/{job_id}/pages?format=ndjson")]
     results["big"] = summarize(sampler.samples, job, base_memory, end_memory, elapsed)

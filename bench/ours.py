@@ -70,11 +70,7 @@ def submit_site(stack, base, truth):
 def wait_finished(client, job_id, timeout):
     """Poll the job four times a second: often enough for the harness's
     own clock, rarely enough not to load the API it measures."""
-    def finished():
-        job = client.job(job_id)
-        return job if job["status"] in ("completed", "cancelled") else None
-
-    return wait_for(finished, timeout, f"job {job_id} to complete", interval=0.25)
+    return client.wait_done(job_id, timeout, interval=0.25)
 
 
 def crawl(stack, base, truth, timeout, watch=None):
@@ -83,7 +79,7 @@ def crawl(stack, base, truth, timeout, watch=None):
     context manager held for exactly the crawl (the profiler).
     """
     procs, port = pids(stack), stack.redis.port
-    procstat.redis_cli(port, "CONFIG", "RESETSTAT")
+    stack.redis.command("CONFIG", "RESETSTAT")
     before = {"segments": procstat.redis_segments(port), "cpu": procstat.cpu_of(procs),
               "load": os.getloadavg(), "clock": time.monotonic()}
     with watch(stack) if watch else nullcontext():
@@ -91,7 +87,7 @@ def crawl(stack, base, truth, timeout, watch=None):
         job = wait_finished(stack.client, job_id, timeout)
     after = {"segments": procstat.redis_segments(port), "cpu": procstat.cpu_of(procs),
              "load": os.getloadavg(), "clock": time.monotonic(),
-             "calls": procstat.redis_calls(port),
+             "calls": procstat.redis_calls(stack.redis),
              "memory": {name: procstat.memory_mb(pid) for name, pid in procs.items()}}
     images = stack.client.lines(f"/jobs/{job_id}/images?format=txt")
     pages = [json.loads(line) for line in stack.client.lines(f"/jobs/{job_id}/pages?format=ndjson")]

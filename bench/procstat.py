@@ -3,7 +3,7 @@ Resource use read from the processes' own accounting, never estimated.
 
   - CPU: utime + stime from C{/proc/PID/stat} (all threads of the process);
   - memory: C{VmRSS} and C{VmHWM} (peak RSS) from C{/proc/PID/status};
-  - Redis: C{INFO} sections through C{redis-cli};
+  - Redis: C{INFO} sections over the tests' own RESP client;
   - Redis round trips: the TCP data segments each client process sent to
     the Redis port, from C{ss -ti}.  C{INFO commandstats} cannot tell a
     client's command from one a Lua script ran inside Redis, and pipelined
@@ -44,27 +44,21 @@ def cpu_of(pids):
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 
 
-def redis_cli(port, *args):
-    result = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True,
-                            text=True, timeout=30, check=True)
-    return result.stdout
-
-
-def redis_info(port, section):
-    """One C{INFO} section as C{{field: text}}."""
+def redis_info(redis, section):
+    """One C{INFO} section of a L{tests.stack.RedisServer} as C{{field: text}}."""
     fields = {}
-    for line in redis_cli(port, "INFO", section).splitlines():
+    for line in redis.command("INFO", section).splitlines():
         name, sep, value = line.strip().partition(":")
         if sep and not name.startswith("#"):
             fields[name] = value
     return fields
 
 
-def redis_calls(port):
+def redis_calls(redis):
     """C{{command: calls}} since the last C{CONFIG RESETSTAT}, without the
     harness's own C{INFO} and C{CONFIG} calls."""
     calls = {}
-    for name, value in redis_info(port, "commandstats").items():
+    for name, value in redis_info(redis, "commandstats").items():
         command = name.removeprefix("cmdstat_")
         if command == "info" or command.startswith("config"):
             continue

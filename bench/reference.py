@@ -9,10 +9,10 @@ precision from its feed export.
 import json
 import os
 import subprocess
-import time
 
 from bench import ROOT
 from bench.score import score
+from tests.wait import Timeout, wait_for
 
 BENCH_VENV = ROOT / "bench" / ".venv"
 SCRAPY = BENCH_VENV / "bin" / "scrapy"
@@ -33,16 +33,18 @@ def _argv(base, feed, watch_file):
 
 def _wait(proc, timeout):
     """Reap the child ourselves to get its rusage; kill it past C{timeout}."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def reaped():
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
             return usage
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise TimeoutError(f"Scrapy did not finish within {timeout} s")
-        time.sleep(0.1)
+        return None
+
+    try:
+        return wait_for(reaped, timeout, "Scrapy to finish", interval=0.1)
+    except Timeout:
+        proc.kill()
+        raise
 
 
 def crawl(base, truth, workdir, timeout):

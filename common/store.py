@@ -90,7 +90,11 @@ class JobStore:
         return d.addCallback(lambda _: job_id)
 
     def job(self, job_id):
-        """The job's hash as a dict, or C{None} for an unknown (or invalid) id."""
+        """
+        The job's hash as a dict, or C{None} for an unknown id.
+
+        @raise ValueError: for a malformed id, which never reaches a key.
+        """
         if not is_job_id(job_id):
             raise ValueError(f"not a job id: {job_id!r}")
         return self.redis.hgetall(keys.job(job_id)).addCallback(lambda h: h or None)

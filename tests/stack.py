@@ -161,12 +161,12 @@ class Client:
         assert status == 200, job
         return job
 
-    def wait_done(self, job_id, timeout=JOB_TIMEOUT):
+    def wait_done(self, job_id, timeout=JOB_TIMEOUT, interval=0.05):
         def finished():
             job = self.job(job_id)
             return job if job["status"] in ("completed", "cancelled") else None
 
-        return wait_for(finished, timeout, f"job {job_id} to complete")
+        return wait_for(finished, timeout, f"job {job_id} to complete", interval)
 
     def lines(self, path):
         status, _, raw = self.request("GET", path)

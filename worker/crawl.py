@@ -52,6 +52,12 @@ def describe(error):
     return (str(error) or type(error).__name__)[:500]
 
 
+def _failed(page, found_on, reason):
+    """The outcome of a page that produced no response or no parse."""
+    page.update(status="error", error=reason)
+    return "failed", found_on, [], []
+
+
 class _HostSlots:
     """At most C{per_host} fetches in flight to one host: politeness."""
 
@@ -135,17 +141,12 @@ class Crawler:
         host = task.url.split("/", 3)[2]
         try:
             fetched = await self._hosts.run(host, lambda: self._fetcher.fetch(task.url))
-        except BlockedAddress as e:
-            page.update(status="error", error=str(e))
-            return "failed", task.url, [], []
+        except (BlockedAddress, FetchError) as e:
+            return _failed(page, task.url, str(e))
         except _TRANSIENT as e:
             if may_retry and not _bad_certificate(e):
                 raise _Retry() from e
-            page.update(status="error", error=describe(e))
-            return "failed", task.url, [], []
-        except FetchError as e:
-            page.update(status="error", error=str(e))
-            return "failed", task.url, [], []
+            return _failed(page, task.url, describe(e))
         page["status"] = fetched.status
         if fetched.redirects:
             page.update(final_url=fetched.url, redirects=fetched.redirects)
@@ -168,8 +169,7 @@ class Crawler:
             found = extract(decode_html(fetched.body, fetched.content_type), fetched.url)
         except Exception as e:
             log.failure("parser failed on {url}", url=fetched.url)
-            page.update(status="error", error=f"parser failed: {type(e).__name__}: {e}"[:500])
-            return "failed", fetched.url, [], []
+            return _failed(page, fetched.url, f"parser failed: {type(e).__name__}: {e}"[:500])
         cap = self._config.max_urls_per_page
         images = [
             [url, list(image.kinds), image.alt] if image.alt else [url, list(image.kinds)]

@@ -26,7 +26,6 @@ import os
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,6 +34,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.stack import free_port
+from tests.wait import Timeout, wait_for
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -263,18 +265,12 @@ class FixtureSite:
 # --------------------------------------------------------------------------
 # The stack
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     """One compose project: fig.yml + the fixture site, on a random name and port."""
 
     def __init__(self, compose, images, site_dir):
         self.project = "ic-test-" + secrets.token_hex(4)
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.files = ["-f", str(REPO / "fig.yml"), "-f", str(HERE / "site.yml")]
         self.compose_cmd = compose
@@ -334,17 +330,10 @@ class Stack:
 
     def wait_for(self, what, probe, timeout, interval=0.5):
         """Poll probe() until it returns a true value; fail with `what` and the logs."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                result = probe()
-            except Exception as e:  # noqa: BLE001 - keep polling, report the last error
-                result, last = None, e
-            if result:
-                return result
-            time.sleep(interval)
-        self.fail(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
+        try:
+            return wait_for(probe, timeout, what, interval)
+        except Timeout as e:
+            self.fail(str(e))
 
     # HTTP, from the host to the published port only
     def http(self, path, timeout=10):
@@ -385,22 +374,16 @@ class Stack:
         return json.loads(text)
 
     def wait_completed(self, job_id, timeout=180):
-        state = {}
+        seen = {}
 
-        def probe():
-            state["job"] = self.job(job_id)
-            return state["job"]["status"] == "completed"
+        def completed():
+            seen["job"] = self.job(job_id)
+            return seen["job"] if seen["job"]["status"] == "completed" else None
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if probe():
-                    return state["job"]
-            except (AssertionError, OSError, ValueError, subprocess.SubprocessError) as e:
-                state["error"] = e
-            time.sleep(0.5)
-        self.fail(f"job {job_id} not completed after {timeout}s; last seen: "
-                  f"{json.dumps(state.get('job'))} (last error: {state.get('error')!r})")
+        try:
+            return wait_for(completed, timeout, f"job {job_id} to complete", 0.5)
+        except Timeout as e:
+            self.fail(f"{e}; last seen: {json.dumps(seen.get('job'))}")
 
     def image_urls(self, job_id):
         code, text = self.curl(self.base + f"/jobs/{job_id}/images?format=txt")
