@@ -125,3 +125,10 @@ bench-quick: bench-deps
 
 bench-big: bench-deps
 	$(PY) -m bench.run --big $(BENCH_ARGS)
+
+# What each fault (kill -9, SIGSTOP, restarts) adds to a job, with the
+# default settings; needs no Scrapy (bench/README.rst).
+.PHONY: bench-faults
+
+bench-faults: deps
+	$(PY) -m bench.faults $(BENCH_ARGS)

@@ -2,11 +2,13 @@
 The API's half of the task flow: push leased tasks out, hear back from
 workers, and reap leases that ran out.
 
-Redis decides what goes out (C{lua/lease.lua}: fair across jobs, never more
-than the live workers can hold); this service only moves bytes.  It wakes
-on three things: a job was created, a worker finished a page (a notice on
-the links socket), and a periodic round that also reaps expired leases
-and is what recovers from anything ZeroMQ lost.
+Redis decides what goes out (C{lua/lease.lua}: host by host within every
+host's pool-wide limits, never more than the live workers can hold); this
+service only moves bytes and keeps time.  It wakes on four things: a job
+was created, a worker finished or gave back a page (a notice on the links
+socket), the moment a waiting host or retry comes due (the lease step
+says when), and a periodic round that also reaps expired leases and is
+what recovers from anything ZeroMQ lost.
 """
 
 from twisted.application.service import Service
@@ -15,6 +17,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from common import messages, wire
+from common.store import REDIS_DOWN
 
 log = Logger()
 
@@ -22,24 +25,39 @@ BATCH = 64
 
 
 class Dispatcher(Service):
-    def __init__(self, reactor, config, store, metrics):
+    def __init__(self, reactor, config, store, metrics, fatal):
+        """
+        @param fatal: called with a failure when the periodic round dies;
+            the process must then exit (L{common.process}).
+        """
         self._reactor = reactor
         self._config = config
         self._store = store
         self._metrics = metrics
+        self._fatal = fatal
         self._busy = False
         self._again = False
         self._round = LoopingCall(self._periodic)
         self._round.clock = reactor
+        self._timer = None
         self._zmq = None
+
+    @property
+    def accept_seconds(self):
+        """
+        How long a pushed task waits to be taken on: a live worker does it
+        as soon as the task arrives, so a task lost on the wire (a dead
+        worker's buffers, an API restart) comes back after the same grace a
+        silent worker's own tasks get: three heartbeats.
+        """
+        return 3 * self._config.heartbeat_seconds
 
     def startService(self):
         super().startService()
         self._zmq = wire.factory(self._reactor)
         self._tasks = wire.push(self._zmq, "bind", self._config.zmq_tasks_bind, 10 * BATCH)
         self._notices = wire.pull(self._zmq, "bind", self._config.zmq_links_bind, 10_000, self._notice)
-        self._round.start(self._config.reap_interval, now=True).addErrback(
-            lambda f: log.failure("dispatch round stopped", f))
+        self._fatal.watch(self._round.start(self._config.reap_interval, now=True), "the dispatch round")
         log.info("dispatching on {tasks}, notices on {links}",
                  tasks=self._config.zmq_tasks_bind, links=self._config.zmq_links_bind)
 
@@ -47,6 +65,8 @@ class Dispatcher(Service):
         super().stopService()
         if self._round.running:
             self._round.stop()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
         self._zmq.shutdown()
 
     def _notice(self, raw):
@@ -71,32 +91,47 @@ class Dispatcher(Service):
         self._busy = True
         try:
             while self.running and wire.can_send(self._tasks):
-                tasks = await self._store.lease(self._config.lease_seconds, BATCH)
+                tasks, wake = await self._store.lease(self.accept_seconds, BATCH)
+                self._wake_at(wake)
                 for task in tasks:
                     if wire.send(self._tasks, messages.encode_task(task)):
                         self._metrics.tasks_pushed.inc()
                     else:
-                        await self._store.release(task)
+                        await self._store.release(task, attempted=False)
                 if len(tasks) < BATCH:
                     break
-        except Exception as e:
+        except REDIS_DOWN as e:
             log.warn("dispatch failed, retrying next round: {e}", e=e)
+        except Exception:
+            log.failure("dispatch failed, retrying next round")
         finally:
             self._busy = False
         if self._again:
             self._again = False
             self.wake()
 
+    def _wake_at(self, when):
+        """Be back when a waiting host or retry comes due (if before the
+        next round would be)."""
+        if when is None:
+            return
+        delay = max(0.0, when - self._reactor.seconds())
+        if self._timer is not None and self._timer.active():
+            if self._timer.getTime() <= when:
+                return
+            self._timer.cancel()
+        self._timer = self._reactor.callLater(delay, self.wake)
+
     async def _periodic(self):
         try:
             requeued, failed = await self._store.reap(
                 self._config.max_attempts, max_pushes(self._config.max_attempts))
             backlog = await self._store.backlog()
-        except Exception as e:
+        except REDIS_DOWN as e:
             log.warn("reaping failed, retrying next round: {e}", e=e)
             return
         if requeued or failed:
-            log.info("leases ran out: {r} task(s) requeued, {f} given up", r=requeued, f=failed)
+            log.info("taken back: {r} task(s) requeued, {f} given up", r=requeued, f=failed)
         self._metrics.tasks_requeued.inc(requeued)
         self._metrics.tasks_given_up.inc(failed)
         self._metrics.leased.set(backlog["leased"])

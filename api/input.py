@@ -18,10 +18,12 @@ from urllib.parse import parse_qs
 
 from common.urls import SCOPES, InvalidURL, check_start_url, split_url_list
 
-OPTIONS = ("max_depth", "scope", "max_pages")
+OPTIONS = ("max_depth", "scope", "max_pages", "host_concurrency", "host_delay")
+# A longer pause between two fetches of a site is no crawl at all.
+MAX_HOST_DELAY = 3600
 _TEXT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
 _JSON_TYPES = ("application/json", "text/json")
-_FORM_FIELD = re.compile(r"\s*(urls|max_depth|scope|max_pages)=")
+_FORM_FIELD = re.compile(r"\s*(urls|max_depth|scope|max_pages|host_concurrency|host_delay)=")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,20 @@ def _integer(name, value, low, high):
     return value
 
 
+def _seconds(name, value, high):
+    """A number of seconds, from JSON or text; NaN and infinities are not."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        raise InputError(422, "bad_option", f"{name} must be a number of seconds, got {value!r}")
+    if not 0 <= value <= high:
+        raise InputError(422, "bad_option", f"{name} must be between 0 and {high:g} seconds, got {value}")
+    return float(value)
+
+
 def parse_options(given, config):
     """Validate options from the body or the query; fill in the defaults."""
     scope = given.get("scope", "host")
@@ -102,6 +118,12 @@ def parse_options(given, config):
         "scope": scope,
         "max_pages": _integer("max_pages", given.get("max_pages", config.default_max_pages),
                               1, config.max_pages_limit),
+        # Politeness per host, across the whole pool (see lua/hosts.lua).
+        "host_concurrency": _integer(
+            "host_concurrency", given.get("host_concurrency", config.host_concurrency),
+            1, config.max_host_concurrency),
+        "host_delay": _seconds(
+            "host_delay", given.get("host_delay", config.host_delay_seconds), MAX_HOST_DELAY),
     }
 
 

@@ -94,7 +94,8 @@ class Api:
                 body(request), query(request), self.config)
         except InputError as e:
             raise ApiError(e.status, e.code, e.message) from None
-        job_id = await self.store.create(submission.urls, submission.options)
+        job_id = await self.store.create(
+            submission.urls, submission.options, self.config.obey_robots)
         self.metrics.jobs_created.inc()
         self.dispatcher.wake()
         log.info("job {id}: {n} start URL(s), options {options}",

@@ -9,15 +9,26 @@ from common import store as job_store
 from common.process import Sequence
 
 
-def make_service(reactor, config):
+def make_service(reactor, config, fatal):
+    """
+    Redis first, then the dispatcher (it binds the ZeroMQ ports), the web
+    site last, so that nothing is served before tasks can flow.
+
+    C{fatal} is the process's L{common.process.Fatal}: the dispatcher hands
+    it a dead dispatch round.  A port that cannot be bound (HTTP or ZeroMQ)
+    raises from C{startService}, strports' service included (it raises its
+    first listen error rather than only logging it), and
+    L{common.process.run} hands that to C{fatal} too: the process exits 1
+    with the address in the message instead of staying up half alive.
+    """
     redis = job_store.connect(config.redis_url, poolsize=8)
     store = job_store.JobStore(redis, reactor, config.job_ttl_seconds)
     metrics = Metrics()
-    dispatcher = Dispatcher(reactor, config, store, metrics)
+    dispatcher = Dispatcher(reactor, config, store, metrics, fatal=fatal)
     site = QuietSite(Root(Api(store, dispatcher, config, metrics)))
     site.requestFactory = bounded_request_factory(config.max_request_bytes)
     interface = config.api_host.replace(":", r"\:")
-    web = strports.service(f"tcp:{config.api_port}:interface={interface}", site)
+    web = strports.service(f"tcp:{config.api_port}:interface={interface}", site, reactor)
     top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
     dispatcher.setServiceParent(top)

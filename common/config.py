@@ -119,7 +119,15 @@ SETTINGS = (
     ("FETCH_TIMEOUT", _seconds(0.1, 600), "20"),
     ("MAX_BODY_BYTES", _integer(1024, 1024 * 1024 * 1024), str(5 * 1024 * 1024)),
     ("MAX_REDIRECTS", _integer(0, 50), "5"),
-    ("PER_HOST_CONCURRENCY", _integer(1, 1024), "8"),
+    ("HOST_CONCURRENCY", _integer(1, 1024), "4"),
+    ("MAX_HOST_CONCURRENCY", _integer(1, 1024), "32"),
+    ("HOST_DELAY_SECONDS", _seconds(0, 3600), "0"),
+    ("MAX_CRAWL_DELAY", _seconds(0, 3600), "30"),
+    ("RETRY_BASE_SECONDS", _seconds(0, 600), "1"),
+    ("RETRY_MAX_SECONDS", _seconds(0, 3600), "60"),
+    ("MAX_RETRY_AFTER", _seconds(0, 86400), "120"),
+    ("PARSE_PROCESSES", _integer(1, 64), "1"),
+    ("PARSE_TIMEOUT", _seconds(0.1, 600), "10"),
     ("MAX_FOUND_ON", _integer(1, 100_000), "100"),
     ("MAX_URLS_PER_PAGE", _integer(1, 1_000_000), "10000"),
     ("CRAWL_USER_AGENT", _nonempty,
@@ -157,7 +165,15 @@ class Config:
     fetch_timeout: float
     max_body_bytes: int
     max_redirects: int
-    per_host_concurrency: int
+    host_concurrency: int
+    max_host_concurrency: int
+    host_delay_seconds: float
+    max_crawl_delay: float
+    retry_base_seconds: float
+    retry_max_seconds: float
+    max_retry_after: float
+    parse_processes: int
+    parse_timeout: float
     max_found_on: int
     max_urls_per_page: int
     crawl_user_agent: str
@@ -183,5 +199,7 @@ def from_env(environ=None):
     config = Config(**values)
     if config.default_max_pages > config.max_pages_limit:
         raise ConfigError("DEFAULT_MAX_PAGES must not exceed MAX_PAGES_LIMIT")
+    if config.host_concurrency > config.max_host_concurrency:
+        raise ConfigError("HOST_CONCURRENCY must not exceed MAX_HOST_CONCURRENCY")
     return config
 

@@ -2,25 +2,38 @@
 Every Redis key the crawler uses, in one place.
 
 The Lua scripts in C{common/lua/} build the same names from the same
-prefix (see C{lib.lua}); keep the two in step.
+prefix (see C{lib.lua}); keep the two in step.  A host C{H} is
+C{scheme://host[:port]} (L{common.urls.host_key}).
 
 Per job C{ID}:
-  - C{job:ID}            hash: status, times, options, counters, C{pending}
-  - C{job:ID:frontier}   list of C{"depth url"} admitted but not yet leased
-  - C{job:ID:seen}       set of normalised URLs ever admitted (dedup)
-  - C{job:ID:attempts}   hash url -> times a worker started it
-  - C{job:ID:pushes}     hash url -> times it was pushed to ZeroMQ
-  - C{job:ID:page}       hash url -> page record (JSON)
-  - C{job:ID:pages}      list of page URLs in the order they finished
-  - C{job:ID:image}      hash image url -> {sources, found_on, alt} (JSON)
-  - C{job:ID:images}     list of image URLs in the order first found
+  - C{job:ID}              hash: status, times, options, limits, counters, C{pending}
+  - C{job:ID:frontier:H}   list of C{"depth url"} admitted on host H, not yet leased
+  - C{job:ID:hosts}        set of the hosts where the job has unsettled pages
+  - C{job:ID:seen}         set of normalised URLs ever admitted (dedup)
+  - C{job:ID:attempts}     hash url -> times a worker started it
+  - C{job:ID:pushes}       hash url -> times it was pushed and not handed back
+  - C{job:ID:tries}        hash url -> JSON list of its earlier tries' outcomes
+  - C{job:ID:page}         hash url -> page record (JSON)
+  - C{job:ID:pages}        list of page URLs in the order they finished
+  - C{job:ID:image}        hash image url -> {sources, found_on, alt} (JSON)
+  - C{job:ID:images}       list of image URLs in the order first found
+Per host C{H}, shared by every job and worker (pool-wide politeness):
+  - C{host:H}              hash: leased, limit, delay, crawl_delay, lease_next,
+                           start_next, robots, robots_until, robots_answer,
+                           robots_tries, duty (see C{lua/hosts.lua})
+  - C{host:H:jobs}         list of the jobs with queued pages on H, rotated
+  - C{host:H:load}         hash job -> its unsettled pages on H (the limits)
+  - C{host:H:robots}       string: the robots.txt body the pool obeys
 Global:
-  - C{jobs}              zset job id -> created_at (listing)
-  - C{active}            list of live job ids, rotated for fair dispatch
-  - C{leases}            zset C{"job depth url"} -> lease deadline
-  - C{lease-owner}       hash lease -> the worker that started it
-  - C{workers}           zset worker id -> heartbeat expiry
-  - C{worker-slots}      hash worker id -> tasks it can hold
+  - C{jobs}                zset job id -> created_at (listing)
+  - C{ready}               zset host -> when it may next be leased
+  - C{delayed}             zset C{"job depth url"} -> when its retry is due
+  - C{leases}              zset C{"job depth url"} -> lease deadline
+  - C{lease-token}         hash lease -> the push it belongs to
+  - C{lease-seq}           counter numbering pushes (lease tokens)
+  - C{lease-owner}         hash lease -> the worker that started it
+  - C{workers}             zset worker id -> heartbeat expiry
+  - C{worker-slots}        hash worker id -> tasks it can hold
 """
 
 PREFIX = "ic:"
@@ -32,8 +45,15 @@ def job(job_id, part=None):
     return f"{PREFIX}job:{job_id}:{part}"
 
 
+def host(host_key, part=None):
+    if part is None:
+        return f"{PREFIX}host:{host_key}"
+    return f"{PREFIX}host:{host_key}:{part}"
+
+
 JOBS = PREFIX + "jobs"
-ACTIVE = PREFIX + "active"
+READY = PREFIX + "ready"
+DELAYED = PREFIX + "delayed"
 LEASES = PREFIX + "leases"
 WORKERS = PREFIX + "workers"
 

@@ -25,17 +25,25 @@ def is_job_id(text):
 
 @dataclass(frozen=True)
 class Task:
-    """Crawl one page of one job: C{{"job", "url", "depth", "attempt"}}."""
+    """
+    Crawl one page of one job: C{{"job", "url", "depth", "attempt", "lease"}}.
+
+    C{lease} numbers the push: only the push that holds the task's lease in
+    Redis may act on it, so a stale copy (from a frozen worker's buffers, or
+    taken back and pushed again since) is dropped, never crawled twice.
+    """
 
     job: str
     url: str
     depth: int
     attempt: int = 1
+    lease: int = 0
 
 
 def encode_task(task):
     return json.dumps(
-        {"job": task.job, "url": task.url, "depth": task.depth, "attempt": task.attempt},
+        {"job": task.job, "url": task.url, "depth": task.depth, "attempt": task.attempt,
+         "lease": task.lease},
         separators=(",", ":"),
     ).encode()
 
@@ -57,14 +65,15 @@ def decode_task(raw):
     message = _load_object(raw)
     job, url = message.get("job"), message.get("url")
     depth, attempt = message.get("depth"), message.get("attempt", 1)
+    lease = message.get("lease", 0)
     if not is_job_id(job):
         raise BadMessage(f"bad job id {job!r}")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")) or " " in url:
         raise BadMessage(f"bad url {url!r}")
-    for name, value in (("depth", depth), ("attempt", attempt)):
+    for name, value in (("depth", depth), ("attempt", attempt), ("lease", lease)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BadMessage(f"bad {name} {value!r}")
-    return Task(job, url, depth, attempt)
+    return Task(job, url, depth, attempt, lease)
 
 
 def encode_notice(job, admitted):

@@ -1,7 +1,8 @@
 """
 The Lua scripts that make every state change one atomic step.
 
-Each script is C{lua/lib.lua} followed by its own file.  It is sent by its
+Each script is the shared helpers (C{lua/lib.lua}, C{lua/hosts.lua},
+C{lua/jobs.lua}, in that order) followed by its own file.  It is sent by its
 SHA-1, computed once, and in full only when Redis does not know it yet
 (the first call, or after a Redis restart).
 """
@@ -14,7 +15,7 @@ from txredisapi import ScriptDoesNotExist
 from common import keys
 
 _HERE = Path(__file__).parent / "lua"
-_LIB = (_HERE / "lib.lua").read_text()
+_LIB = "\n".join((_HERE / f"{part}.lua").read_text() for part in ("lib", "hosts", "jobs"))
 
 
 class Script:
@@ -39,6 +40,10 @@ class Script:
 CREATE_JOB = Script("create_job")
 LEASE = Script("lease")
 START = Script("start")
+RESERVE = Script("reserve")
+RELEASE = Script("release")
+RETRY = Script("retry")
+ROBOTS = Script("robots")
 FINISH = Script("finish")
 REAP = Script("reap")
 CANCEL = Script("cancel")

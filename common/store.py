@@ -14,9 +14,14 @@ from urllib.parse import urlsplit
 import txredisapi
 from twisted.application.service import Service
 from twisted.internet.defer import gatherResults
+from twisted.internet.error import ConnectionLost, ConnectionRefusedError, TimeoutError
 
 from common import keys, scripts
 from common.messages import Task, is_job_id
+
+# How a Redis that is restarting or unreachable fails a call: expected,
+# tried again, and logged without a traceback.
+REDIS_DOWN = (txredisapi.ConnectionError, ConnectionLost, ConnectionRefusedError, TimeoutError)
 
 COUNTERS = (
     "pages_admitted", "pages_crawled", "pages_failed", "pages_skipped",
@@ -31,7 +36,7 @@ def connect(redis_url, poolsize=4):
     Numbers are not converted: a page URL like C{"/2024"} must stay a string.
     """
     parts = urlsplit(redis_url)
-    return txredisapi.lazyConnectionPool(
+    pool = txredisapi.lazyConnectionPool(
         host=parts.hostname or "localhost",
         port=parts.port or 6379,
         dbid=int(parts.path.strip("/") or 0),
@@ -42,6 +47,10 @@ def connect(redis_url, poolsize=4):
         connectTimeout=5,
         replyTimeout=30,
     )
+    # Reconnect within a second or two of Redis coming back (txredisapi
+    # backs off to 10 s by default): a restart must cost seconds, not more.
+    pool._factory.maxDelay = 2
+    return pool
 
 
 class ConnectionService(Service):
@@ -57,12 +66,22 @@ class ConnectionService(Service):
 
 @dataclass(frozen=True)
 class StartResult:
-    """What a worker's start step decided: go (with the attempt) or drop (why)."""
+    """
+    What a worker's start step decided: go (with the attempt), wait (the
+    host is not due: the task went to the delayed set until C{due}), or
+    drop (why).  C{robots} says what to do about robots.txt (see
+    C{lua/start.lua}); C{paced} that the host has a delay, so a start after
+    waiting in the worker's queue must reserve it (L{JobStore.reserve}).
+    """
 
     go: bool
     attempt: int = 0
     reason: str = ""
     settings: dict | None = None
+    robots: str = ""
+    paced: bool = False
+    tries: tuple = ()
+    due: float | None = None
 
 
 class JobStore:
@@ -74,18 +93,21 @@ class JobStore:
         self.clock = clock
         self.job_ttl = job_ttl
 
-    def create(self, urls, options):
+    def create(self, urls, options, obey_robots=True):
         """
         Record a new job with its start URLs admitted at depth 0.
 
         @param urls: normalised, unique start URLs, at most C{max_pages}.
+        @param options: validated options (L{api.input.parse_options}).
         @return: a L{Deferred} firing with the new job id.
         """
         job_id = uuid.uuid4().hex
         d = scripts.CREATE_JOB(
             self.redis, job_id, repr(self.clock.seconds()),
             json.dumps(urls), json.dumps(options),
-            options["max_depth"], options["max_pages"], options["scope"], self.job_ttl, *urls,
+            options["max_depth"], options["max_pages"], options["scope"], self.job_ttl,
+            options["host_concurrency"], repr(float(options["host_delay"])),
+            "1" if obey_robots else "0", *urls,
         )
         return d.addCallback(lambda _: job_id)
 
@@ -123,31 +145,82 @@ class JobStore:
         """Cancel a live job; fires with the status after the call (or None)."""
         return scripts.CANCEL(self.redis, job_id, repr(self.clock.seconds()))
 
-    async def lease(self, lease_seconds, want):
-        """Lease up to C{want} tasks, fairly across jobs, within worker capacity."""
-        raw = await scripts.LEASE(self.redis, repr(self.clock.seconds()), lease_seconds, want)
-        return [Task(**json.loads(t)) for t in raw]
+    async def lease(self, accept_seconds, want):
+        """
+        Lease up to C{want} tasks within every host's limits and the
+        workers' capacity, each for C{accept_seconds} until a worker takes
+        it on.  Fires with C{(tasks, next_wake)}: the epoch time when a
+        waiting host or retry is next due, or None.
+        """
+        raw = await scripts.LEASE(self.redis, repr(self.clock.seconds()), accept_seconds, want)
+        wake = float(raw[0]) if raw[0] else None
+        return [Task(**json.loads(t)) for t in raw[1:]], wake
 
-    async def start(self, task, lease_seconds, want_settings, worker):
-        """Renew C{task}'s lease for C{worker} and count the attempt."""
+    async def start(self, task, lease_seconds, want_settings, worker, reserve):
+        """
+        Take C{task} on for C{worker}: renew its lease, count the attempt;
+        with C{reserve}, also reserve its host's next fetch start.
+        """
         reply = await scripts.START(
-            self.redis, task.job, task.depth, task.url,
-            repr(self.clock.seconds()), lease_seconds, "1" if want_settings else "0", worker,
+            self.redis, *_task_args(task), repr(self.clock.seconds()), lease_seconds,
+            "1" if want_settings else "0", worker, "1" if reserve else "0",
         )
-        if reply[0] != "go":
+        if reply[0] == "drop":
             return StartResult(go=False, reason=reply[1])
+        if reply[0] == "wait":
+            return StartResult(go=False, reason="host not due", due=float(reply[1]))
         settings = None
         if want_settings:
-            settings = {"urls": json.loads(reply[2]), "scope": reply[3], "max_depth": int(reply[4])}
-        return StartResult(go=True, attempt=int(reply[1]), settings=settings)
+            settings = {"urls": json.loads(reply[5]), "scope": reply[6], "max_depth": int(reply[7])}
+        return StartResult(
+            go=True, attempt=int(reply[1]), settings=settings, robots=reply[2],
+            paced=reply[3] == "1", tries=tuple(json.loads(reply[4])) if reply[4] else ())
 
-    def release(self, task):
+    async def reserve(self, task):
         """
-        Hand a task back: its lease expires now, so the reaper requeues it
-        (or fails it, once its attempts are spent) on its next round.
+        Reserve the fetch start of an accepted task on a paced host; fires
+        with None when it may start now, else with the time it went to the
+        delayed set for (or C{"lost"} when its lease is no longer its own).
         """
-        member = keys.lease_member(task.job, task.depth, task.url)
-        return self.redis.execute_command("ZADD", keys.LEASES, "XX", 0, member)
+        reply = await scripts.RESERVE(self.redis, *_task_args(task), repr(self.clock.seconds()))
+        if reply[0] == "go":
+            return None
+        return float(reply[1]) if reply[0] == "wait" else "lost"
+
+    def release(self, task, attempted):
+        """
+        Hand a task back untried: to the front of its queue at once, at the
+        cost of neither an attempt nor a delivery.
+
+        @param attempted: whether L{start} counted an attempt for it.
+        """
+        return scripts.RELEASE(self.redis, *_task_args(task), "1" if attempted else "0")
+
+    def retry(self, task, due, pause, outcome):
+        """
+        Put a task that failed in a way that may pass in the delayed set
+        until C{due}; with C{pause} (epoch seconds) its whole host waits
+        until then.  C{outcome} (a dict) joins the page's history.
+        """
+        return scripts.RETRY(
+            self.redis, *_task_args(task), repr(due), "" if pause is None else repr(pause),
+            json.dumps(outcome, separators=(",", ":")))
+
+    def store_robots(self, task, outcome, body, crawl_delay, keep, note, fetched_at,
+                     max_tries, retry_seconds):
+        """
+        Record, for the pool, the robots.txt that C{task}'s worker fetched
+        (C{lua/robots.lua}); the task goes back to its queue.
+
+        @param outcome: C{"rules"} (C{body} is the text), C{"allow"} or C{"fail"}.
+        """
+        return scripts.ROBOTS(
+            self.redis, *_task_args(task), repr(self.clock.seconds()), outcome, body or "",
+            repr(float(crawl_delay)), keep, note, repr(fetched_at), max_tries, retry_seconds)
+
+    def robots_rules(self, host):
+        """The robots.txt body the pool obeys for C{host}, or None."""
+        return self.redis.get(keys.host(host, "robots"))
 
     def finish(self, task, outcome, page, images, links, found_on, max_found_on):
         """
@@ -160,7 +233,7 @@ class JobStore:
             -1 when the job is no longer live, -2 for a page recorded before.
         """
         d = scripts.FINISH(
-            self.redis, task.job, task.depth, task.url, outcome,
+            self.redis, *_task_args(task), outcome,
             json.dumps(page, separators=(",", ":")),
             json.dumps(images, separators=(",", ":")),
             json.dumps(links, separators=(",", ":")),
@@ -193,3 +266,8 @@ class JobStore:
     def ping(self, timeout):
         """Fails when Redis does not answer within C{timeout} seconds."""
         return self.redis.ping().addTimeout(timeout, self.clock)
+
+
+def _task_args(task):
+    """How the scripts name a task's lease: job, depth, url, push token."""
+    return task.job, task.depth, task.url, task.lease

@@ -98,6 +98,15 @@ def check_start_url(url: str) -> str:
     return result
 
 
+def host_key(url: str) -> str:
+    """`scheme://host[:port]` of a normalised URL, without userinfo: the
+    unit of politeness, whose limits hold across the whole pool.  The Lua
+    scripts' `host_of` (common/lua/lib.lua) builds the same string."""
+    scheme, _, rest = url.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}://{authority.rpartition('@')[2]}"
+
+
 def split_url_list(text: str) -> list[str]:
     """Split a pasted or uploaded URL list into single URL tokens.
 

@@ -1,20 +1,47 @@
 """C{python -m worker}: one crawl worker, configured from the environment."""
 
+from twisted.application.service import Service
+
 from common import store as job_store
 from common.process import Sequence, run
-from worker.fetch import Fetcher
-from worker.robots import Robots
+from worker.crawl import Crawler
+from worker.fetch import Fetcher, make_client
+from worker.parsing import ParserPool
+from worker.robots import PoolRobots
 from worker.service import WorkerService
 
 
-def make_service(reactor, config):
+class ClientService(Service):
+    """Owns the HTTP client: hangs up its kept-alive connections on stop,
+    after the worker has drained."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def stopService(self):
+        super().stopService()
+        return self.client.close()
+
+
+def make_service(reactor, config, fatal):
+    """
+    The worker's service tree, started in this order and stopped in
+    reverse: Redis, the HTTP client, the parser processes, the worker
+    itself (which drains through all of them).
+    """
     redis = job_store.connect(config.redis_url, poolsize=4)
     store = job_store.JobStore(redis, reactor)
-    fetcher = Fetcher(reactor, config)
-    robots = Robots(fetcher, config.crawl_user_agent, reactor) if config.obey_robots else None
+    client = make_client(reactor, config)
+    fetcher = Fetcher(client, reactor, config)
+    parser = ParserPool(reactor, config.parse_processes, config.parse_timeout,
+                        config.max_urls_per_page)
+    robots = PoolRobots(store, fetcher, config, reactor)
+    crawler = Crawler(store, fetcher, parser, robots, config, reactor)
     top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
-    WorkerService(reactor, config, store, fetcher, robots).setServiceParent(top)
+    ClientService(client).setServiceParent(top)
+    parser.setServiceParent(top)
+    WorkerService(reactor, config, store, crawler, fatal).setServiceParent(top)
     return top
 
 

@@ -1,42 +1,54 @@
 """
 One task, from lease to stored result: the heart of a worker.
 
-    start (Redis: renew lease, count attempt, job still live?)
-      -> fetch (treq, bounded)  -> extract (bs4, pure)
+    accept (Redis: take the lease on, count the attempt, reserve the host)
+      -> robots.txt (the pool's rules, from Redis)
+      -> fetch (treq, bounded)  -> parse (a child process, bounded)
       -> finish (Redis: one atomic step records it all)
 
-Two Redis round trips per page.  A failure that may pass (a timeout, a
-reset connection, a 503) gives the task back to the reaper while attempts
-remain; anything else, including a page that breaks the parser, is
-recorded as a failed page so that its job still completes.
+Two Redis round trips per page.  A try that failed in a way that may pass
+(a timeout, a reset connection, a 503) goes to Redis's delayed set with
+exponential backoff (or the server's Retry-After) while attempts remain;
+anything else, a page that breaks the parser included, is recorded as a
+failed page so that its job still completes.  The last step of a task is
+repeated until Redis takes it: a worker that loses Redis keeps its results.
 """
 
 from collections import OrderedDict
 from dataclasses import replace
-from itertools import islice
 
 from OpenSSL import SSL
 from twisted.internet import error as net_error
-from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.defer import CancelledError
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
 
+from common.store import REDIS_DOWN
 from common.urls import scope_key
-from worker.extract import decode_html, extract
 from worker.fetch import FetchError, FetchTimeout
+from worker.parsing import ParseError, ParseFailed, ParserUnavailable
+from worker.retry import RETRY_STATUSES, backoff
 from worker.safety import BlockedAddress
 
 log = Logger()
 
-RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504, 522, 524))
-_TRANSIENT = (
+TRANSIENT = (
     FetchTimeout, net_error.ConnectError, net_error.ConnectionLost,
     net_error.TimeoutError, ResponseFailed, net_error.DNSLookupError,
 )
+# How often a worker that lost Redis tries its last step again.
+STORE_RETRY_SECONDS = (0.2, 5.0)
 
 
 class _Retry(Exception):
     """The page may succeed if tried again later."""
+
+    def __init__(self, error, retry_after=None, host_wide=False):
+        super().__init__(error)
+        self.error = error
+        self.retry_after = retry_after
+        self.host_wide = host_wide
 
 
 def _bad_certificate(error):
@@ -58,71 +70,71 @@ def _failed(page, found_on, reason):
     return "failed", found_on, [], []
 
 
-class _HostSlots:
-    """At most C{per_host} fetches in flight to one host: politeness."""
-
-    def __init__(self, per_host):
-        self._per_host = per_host
-        self._slots = {}
-
-    async def run(self, host, work):
-        slot = self._slots.get(host)
-        if slot is None:
-            slot = self._slots[host] = DeferredSemaphore(self._per_host)
-        try:
-            return await slot.run(work)
-        finally:
-            if slot.tokens == self._per_host and not slot.waiting:
-                self._slots.pop(host, None)
-
-
 class Crawler:
     """Crawl tasks for one worker; holds what its pages share."""
 
     _SETTINGS_CACHED = 256
 
-    def __init__(self, store, fetcher, config, robots=None):
+    def __init__(self, store, fetcher, parser, robots, config, clock):
         self._store = store
         self._fetcher = fetcher
-        self._config = config
+        self._parser = parser
         self._robots = robots
-        self._hosts = _HostSlots(config.per_host_concurrency)
+        self._config = config
+        self._clock = clock
         self._settings = OrderedDict()
 
-    async def accept(self, task):
+    async def accept(self, task, reserve):
         """
-        Take C{task} on as soon as it arrives: renew its lease in this
-        worker's name (if this worker dies, its heartbeat stops and the
-        reaper takes the task back at once) and count the attempt.
+        Take C{task} on as soon as it arrives, in this worker's name (if the
+        worker dies, its heartbeat stops and the reaper takes the task back
+        at once).  With C{reserve} the worker has a slot free and starts now.
 
         @return: the L{StartResult} to pass to L{crawl}, or C{None} when the
-            task is to be dropped (job over, page done).
+            task is not this worker's to crawl (job over, page done, lease
+            lost, or its host not due: it waits in Redis).
         """
         cached = self._settings.get(task.job)
         started = await self._store.start(
-            task, self._config.lease_seconds, cached is None, self._config.worker_id)
+            task, self._config.lease_seconds, cached is None, self._config.worker_id, reserve)
         if not started.go:
-            log.debug("dropped {url}: {reason}", url=task.url, reason=started.reason)
+            log.debug("not crawling {url}: {reason}", url=task.url, reason=started.reason)
             return None
         if started.settings is None:
             return replace(started, settings=cached)
         return replace(started, settings=self._remember(task.job, started.settings))
 
-    async def crawl(self, task, started):
+    async def crawl(self, task, started, reserved):
         """
         Crawl an accepted C{task}; fire with the number of links admitted,
-        or C{None} when it was handed back for a retry.
+        or C{None} when it went back to Redis (to wait for its host or a
+        retry, or after fetching the host's robots.txt first).
+
+        @param reserved: whether L{accept} reserved the host's fetch start.
         """
-        settings = started.settings
+        if started.paced and not reserved and await self._store.reserve(task) is not None:
+            return None
+        if started.robots == "fetch":
+            await self._until_stored(self._robots.fetch_for, task)
+            return None
         page = {"url": task.url, "depth": task.depth,
                 "attempt": started.attempt, "worker": self._config.worker_id}
+        if started.tries:
+            page["tries"] = list(started.tries)
         try:
-            outcome, found_on, images, links = await self._visit(task, page, settings, started.attempt)
-        except _Retry:
-            await self._store.release(task)
+            outcome, found_on, images, links = await self._visit(task, page, started)
+        except _Retry as retry:
+            await self._until_stored(self._retry, task, started.attempt, retry)
             return None
-        return await self._store.finish(
-            task, outcome, page, images, links, found_on, self._config.max_found_on)
+        except CancelledError:
+            raise
+        except Exception as e:
+            log.failure("crawling {url} failed", url=task.url)
+            outcome, found_on, images, links = _failed(
+                page, task.url, f"internal error: {type(e).__name__}: {e}"[:500])
+        return await self._until_stored(
+            self._store.finish, task, outcome, page, images, links, found_on,
+            self._config.max_found_on)
 
     def _remember(self, job, settings):
         """Cache a job's settings, with the scope keys of its start URLs."""
@@ -133,54 +145,84 @@ class Crawler:
             self._settings.popitem(last=False)
         return settings
 
-    async def _visit(self, task, page, settings, attempt):
-        if self._robots is not None and not await self._robots.allowed(task.url):
+    async def _visit(self, task, page, started):
+        allowed, why = await self._robots.allowed(task.url, started.robots)
+        if not allowed:
             page.update(status="skipped", skipped="robots.txt")
+            if why:
+                page["reason"] = why
             return "skipped", task.url, [], []
-        may_retry = attempt < self._config.max_attempts
-        host = task.url.split("/", 3)[2]
+        may_retry = started.attempt < self._config.max_attempts
         try:
-            fetched = await self._hosts.run(host, lambda: self._fetcher.fetch(task.url))
+            fetched = await self._fetcher.fetch(task.url)
         except (BlockedAddress, FetchError) as e:
             return _failed(page, task.url, str(e))
-        except _TRANSIENT as e:
+        except TRANSIENT as e:
             if may_retry and not _bad_certificate(e):
-                raise _Retry() from e
+                raise _Retry(describe(e)) from e
             return _failed(page, task.url, describe(e))
+        return await self._fetched(fetched, page, started.settings, may_retry)
+
+    async def _fetched(self, fetched, page, settings, may_retry):
         page["status"] = fetched.status
         if fetched.redirects:
             page.update(final_url=fetched.url, redirects=fetched.redirects)
         if fetched.content_type:
             page["content_type"] = fetched.content_type
         if fetched.status in RETRY_STATUSES and may_retry:
-            raise _Retry()
+            raise _Retry(f"HTTP {fetched.status}", fetched.retry_after,
+                         host_wide=fetched.status == 429 or fetched.retry_after is not None)
         if fetched.status >= 400:
             page["error"] = f"HTTP {fetched.status}"
             return "failed", fetched.url, [], []
         if fetched.body is None:
             page["skipped"] = "not HTML"
             return "skipped", fetched.url, [], []
-        return self._parse(fetched, page, settings)
-
-    def _parse(self, fetched, page, settings):
         if fetched.truncated:
             page["truncated"] = True
         try:
-            found = extract(decode_html(fetched.body, fetched.content_type), fetched.url)
-        except Exception as e:
-            log.failure("parser failed on {url}", url=fetched.url)
-            return _failed(page, fetched.url, f"parser failed: {type(e).__name__}: {e}"[:500])
-        cap = self._config.max_urls_per_page
-        images = [
-            [url, list(image.kinds), image.alt] if image.alt else [url, list(image.kinds)]
-            for url, image in islice(found.images.items(), cap)
-        ]
-        links = [link for link in found.links if self._wanted(link, settings)][:cap]
-        page.update(images=len(found.images), links=len(found.links))
-        if len(found.images) > cap or len(found.links) > cap:
-            page["urls_capped"] = cap
-        return "crawled", fetched.url, images, links
+            parsed = await self._parser.parse(fetched.body, fetched.content_type, fetched.url)
+        except ParserUnavailable as e:
+            if may_retry:
+                raise _Retry(str(e)) from e
+            return _failed(page, fetched.url, str(e))
+        except ParseFailed as e:
+            return _failed(page, fetched.url, f"parser failed: {e}"[:500])
+        except ParseError as e:
+            return _failed(page, fetched.url, str(e))
+        page.update(images=parsed.image_count, links=parsed.link_count)
+        if parsed.capped:
+            page["urls_capped"] = self._config.max_urls_per_page
+        links = [link for link in parsed.links if self._wanted(link, settings)]
+        return "crawled", fetched.url, parsed.images, links
+
+    def _retry(self, task, attempt, retry):
+        """Send the task to Redis's delayed set, after backoff with jitter."""
+        config = self._config
+        wait = backoff(attempt, config.retry_base_seconds, config.retry_max_seconds, retry.retry_after)
+        now = self._clock.seconds()
+        log.info("{url}: {error}; try {n} of {max} in {wait:.1f} s", url=task.url,
+                 error=retry.error, n=attempt + 1, max=config.max_attempts, wait=wait)
+        outcome = {"attempt": attempt, "error": retry.error, "retry_in": round(wait, 3)}
+        return self._store.retry(task, now + wait, now + wait if retry.host_wide else None, outcome)
+
+    async def _until_stored(self, step, *args):
+        """
+        Run a task's last step until Redis takes it: while Redis restarts,
+        the worker keeps the results and tries again (the steps are
+        idempotent), rather than leave the task leased to itself.
+        """
+        pause, longest = STORE_RETRY_SECONDS
+        while True:
+            try:
+                return await step(*args)
+            except REDIS_DOWN as e:
+                log.warn("could not record {url} ({e}); trying again in {s} s",
+                         url=args[0].url, e=e, s=pause)
+            await deferLater(self._clock, pause)
+            pause = min(longest, 2 * pause)
 
     @staticmethod
     def _wanted(link, settings):
         return scope_key(link, settings["scope"]) in settings["keys"]
+

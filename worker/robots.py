@@ -1,82 +1,112 @@
 """
-robots.txt, obeyed by default, as a crawler on the public web must.
+robots.txt, obeyed by the pool as one crawler (RFC 9309).
 
-Each worker fetches a site's robots.txt once (through the same bounded,
-address-checked fetcher as pages), parses it with Protego, and keeps the
-rules of the most recent origins for an hour.  Concurrent pages of a site
-wait for the one fetch in flight.  Following Scrapy rather than the letter
-of RFC 9309, a robots.txt that cannot be fetched (timeout, 5xx, refused)
-allows everything, for a shorter while: a flaky robots.txt must not empty a
-user's crawl.
+Redis decides who fetches a host's robots.txt (C{lua/lease.lua} gives one
+task of the host that duty, and holds the host's other tasks until the
+answer is in); that worker fetches it through the same address-checked
+fetcher as pages (at most 5 redirects, the first 500 KiB), and records the
+outcome for every worker (C{lua/robots.lua}).  Following RFC 9309: a 2xx
+gives the rules, a 4xx allows everything, and a 5xx or an unreachable
+server disallows for now: the host's pages wait and robots.txt is tried
+again later, until after C{MAX_ATTEMPTS} failures its pages are skipped
+for a while.  Other workers parse the stored text once per version, with
+Protego, and keep the parsed rules of recent hosts.
 """
 
 from collections import OrderedDict
 
 from protego import Protego
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+
+from common.urls import host_key
+from worker.fetch import TooManyRedirects
+from worker.safety import BlockedAddress
 
 log = Logger()
 
-ROBOTS_BYTES = 512 * 1024   # RFC 9309 asks parsers to read at least 500 KiB
-KEEP_SECONDS = 3600
-KEEP_FAILURE_SECONDS = 300
+ROBOTS_BYTES = 500 * 1024           # RFC 9309 2.5: parse at least 500 KiB
+ROBOTS_REDIRECTS = 5                # RFC 9309 2.3.1.2: follow at least five
+KEEP_SECONDS = 3600                 # rules are fetched again after an hour
+KEEP_DENIED_SECONDS = 600           # a host whose robots.txt stays unreachable
 _ALLOW_ALL = Protego.parse("")
 
 
-def origin(url):
-    """C{http://host:port} of a normalised URL."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
+def outcome_of(status, body):
+    """C{(outcome, text)} for a robots.txt response, as lua/robots.lua takes it."""
+    if 200 <= status < 300:
+        return "rules", (body or b"").decode("utf-8", "replace")
+    if 400 <= status < 500:
+        return "allow", ""
+    return "fail", ""
 
 
-def rules_from(status, body):
-    """The rules a robots.txt response gives: 2xx parsed, anything else allows all."""
-    if status is None or not 200 <= status < 300 or body is None:
-        return _ALLOW_ALL
-    return Protego.parse(body.decode("utf-8", "replace"))
+def crawl_delay(text, agent, cap):
+    """The Crawl-delay the rules ask of C{agent}, at most C{cap} seconds."""
+    delay = Protego.parse(text).crawl_delay(agent) if text else None
+    return min(float(delay or 0), cap)
 
 
-class Robots:
-    def __init__(self, fetcher, user_agent, clock, max_origins=1024):
+class PoolRobots:
+    def __init__(self, store, fetcher, config, clock, max_hosts=1024):
+        self._store = store
         self._fetcher = fetcher
-        self._agent = user_agent
+        self._config = config
         self._clock = clock
-        self._max_origins = max_origins
-        self._known = OrderedDict()     # origin -> (rules, good until)
-        self._pending = {}              # origin -> [Deferred] waiting for the fetch
+        self._agent = config.crawl_user_agent
+        self._max_hosts = max_hosts
+        self._parsed = OrderedDict()      # (host, version) -> Protego
 
-    async def allowed(self, url):
-        rules = await self._rules(origin(url))
-        return rules.can_fetch(url, self._agent)
+    async def fetch_for(self, task):
+        """Fetch the robots.txt of C{task}'s host for the pool and record it."""
+        host = host_key(task.url)
+        started = self._clock.seconds()
+        outcome, text, note = await self._fetch(host)
+        if outcome == "fail":
+            log.info("robots.txt of {host} unreachable ({note}): its pages wait", host=host, note=note)
+        delay = crawl_delay(text, self._agent, self._config.max_crawl_delay)
+        keep = KEEP_DENIED_SECONDS if outcome == "fail" else KEEP_SECONDS
+        return await self._store.store_robots(
+            task, outcome, text, delay, keep, note, started,
+            self._config.max_attempts, self._config.retry_base_seconds)
 
-    async def _rules(self, site):
-        known = self._known.get(site)
-        if known is not None and known[1] > self._clock.seconds():
-            return known[0]
-        if site in self._pending:
-            waiter = Deferred()
-            self._pending[site].append(waiter)
-            return await waiter
-        self._pending[site] = []
-        rules, keep = await self._fetch(site)
-        self._remember(site, rules, keep)
-        for waiter in self._pending.pop(site):
-            waiter.callback(rules)
-        return rules
-
-    async def _fetch(self, site):
+    async def _fetch(self, host):
         try:
-            fetched = await self._fetcher.fetch(f"{site}/robots.txt", any_type=True, limit=ROBOTS_BYTES)
+            fetched = await self._fetcher.fetch(
+                f"{host}/robots.txt", any_type=True, limit=ROBOTS_BYTES,
+                max_redirects=ROBOTS_REDIRECTS)
+        except BlockedAddress:
+            # The pages will be refused with the reason; no rules needed.
+            return "allow", "", ""
+        except TooManyRedirects:
+            # RFC 9309 2.3.1.2: past five redirects, robots.txt MAY be
+            # taken as unavailable, which allows everything.
+            return "allow", "", ""
         except Exception as e:
-            log.info("no robots.txt from {site} ({e}): allowing all for now", site=site, e=e)
-            return _ALLOW_ALL, KEEP_FAILURE_SECONDS
-        if fetched.status >= 500:
-            return _ALLOW_ALL, KEEP_FAILURE_SECONDS
-        return rules_from(fetched.status, fetched.body), KEEP_SECONDS
+            return "fail", "", f"robots.txt unreachable: {str(e) or type(e).__name__}"[:300]
+        outcome, text = outcome_of(fetched.status, fetched.body)
+        return outcome, text, f"robots.txt unreachable: HTTP {fetched.status}"
 
-    def _remember(self, site, rules, keep):
-        self._known[site] = (rules, self._clock.seconds() + keep)
-        self._known.move_to_end(site)
-        while len(self._known) > self._max_origins:
-            self._known.popitem(last=False)
+    async def allowed(self, url, answer):
+        """
+        Whether C{url} may be fetched, given its start step's robots answer
+        (C{lua/start.lua}), and why not: C{(bool, reason or "")}.
+        """
+        if not answer or answer == "allow":
+            return True, ""
+        if answer.startswith("deny"):
+            return False, answer[5:]
+        version = answer.partition(" ")[2]
+        rules = await self._rules(host_key(url), version)
+        return rules.can_fetch(url, self._agent), ""
+
+    async def _rules(self, host, version):
+        rules = self._parsed.get((host, version))
+        if rules is not None:
+            self._parsed.move_to_end((host, version))
+            return rules
+        text = await self._store.robots_rules(host)
+        rules = Protego.parse(text) if text else _ALLOW_ALL
+        self._parsed[(host, version)] = rules
+        while len(self._parsed) > self._max_hosts:
+            self._parsed.popitem(last=False)
+        return rules

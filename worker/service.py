@@ -4,9 +4,14 @@ tell the API when a page is done, and announce itself to Redis.
 
 The heartbeat in Redis is also the worker's declared capacity: the API
 leases no more tasks than live workers can hold, so tasks wait in Redis,
-not in ZeroMQ buffers.  On stop the worker withdraws its capacity, hands
-back what it had not started, and gives in-flight pages C{DRAIN_SECONDS}
-to finish; whatever is still running then is cancelled and handed back.
+not in ZeroMQ buffers.  A task that finds a slot free starts at once, and
+its start step reserves its host's fetch (pool-wide politeness); one that
+waits here for a slot reserves when it starts.  A worker whose heartbeat
+lapsed (it was frozen) knows the reaper took its tasks back, and forgets
+the ones it had not started.  On stop the worker withdraws its capacity,
+hands back what it had not started, and gives in-flight pages
+C{DRAIN_SECONDS} to finish; whatever is still running then is cancelled
+and handed back.
 """
 
 from collections import deque
@@ -18,28 +23,30 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from common import messages, wire
-from worker.crawl import Crawler
 
 log = Logger()
 
 
 class WorkerService(Service):
-    def __init__(self, reactor, config, store, fetcher, robots=None):
+    def __init__(self, reactor, config, store, crawler, fatal):
         self._reactor = reactor
         self._config = config
         self._store = store
-        self._fetcher = fetcher
-        self._crawler = Crawler(store, fetcher, config, robots)
+        self._crawler = crawler
+        self._fatal = fatal
         self._queue = deque()
         self._running = {}
         # Tasks this worker answers for: being accepted, queued or running.
         self._held = 0
+        # Tasks being accepted with a slot reserved for them.
+        self._starting = 0
         self._notice = None
         self._noticed_job = None
         self._admitted = 0
         self._draining = False
         self._idle = None
         self._zmq = None
+        self._last_beat = None
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
         self.crawled = 0
@@ -54,17 +61,33 @@ class WorkerService(Service):
         hwm = max(4, self._slots)
         self._tasks = wire.pull(self._zmq, "connect", self._config.zmq_tasks_connect, hwm, self._received)
         self._notices = wire.push(self._zmq, "connect", self._config.zmq_links_connect, 1000)
-        self._heartbeat.start(self._config.heartbeat_seconds, now=True).addErrback(
-            lambda f: log.failure("heartbeat loop stopped", f))
+        self._fatal.watch(
+            self._heartbeat.start(self._config.heartbeat_seconds, now=True), "the heartbeat loop")
         log.info("worker {id} up: {slots} slots, tasks from {tasks}",
                  id=self._config.worker_id, slots=self._slots, tasks=self._config.zmq_tasks_connect)
 
     def _beat(self):
         Path(self._config.worker_heartbeat_file).touch()
+        self._notice_lapse()
         d = self._store.heartbeat(
             self._config.worker_id, 3 * self._config.heartbeat_seconds,
             0 if self._draining else 2 * self._slots)
         return d.addErrback(lambda f: log.warn("heartbeat to Redis failed: {e}", e=f.getErrorMessage()))
+
+    def _notice_lapse(self):
+        """After a freeze longer than the heartbeat's grace, the reaper may
+        have given this worker's tasks to others: hand back the ones not
+        started (handing back a task that was taken back does nothing)."""
+        now = self._reactor.seconds()
+        last, self._last_beat = self._last_beat, now
+        if last is None or now - last <= 3 * self._config.heartbeat_seconds or not self._queue:
+            return
+        log.warn("heartbeat lapsed for {s:.1f} s: handing back {n} queued task(s)",
+                 s=now - last, n=len(self._queue))
+        queued, self._queue = list(self._queue), deque()
+        self._held -= len(queued)
+        for task, _ in queued:
+            self._hand_back(task, attempted=True)
 
     def _received(self, raw):
         try:
@@ -73,46 +96,65 @@ class WorkerService(Service):
             log.warn("ignored a bad task message: {e}", e=e)
             return
         if self._draining or self._held >= 4 * self._slots:
-            self._hand_back(task)
+            self._hand_back(task, attempted=False)
             return
         self._held += 1
-        d = ensureDeferred(self._crawler.accept(task))
-        d.addCallbacks(self._accepted, self._not_accepted, callbackArgs=(task,), errbackArgs=(task,))
+        reserve = len(self._running) + self._starting < self._slots
+        self._starting += reserve
+        d = ensureDeferred(self._crawler.accept(task, reserve))
+        d.addCallbacks(self._accepted, self._not_accepted,
+                       callbackArgs=(task, reserve), errbackArgs=(task, reserve))
 
-    def _accepted(self, started, task):
+    def _accepted(self, started, task, reserve):
+        self._starting -= reserve
         if started is None:
             self._held -= 1
         elif self._draining:
             self._held -= 1
-            self._hand_back(task)
+            self._hand_back(task, attempted=True)
+        elif reserve:
+            self._start(task, started, reserved=True)
         else:
             self._queue.append((task, started))
             self._pump()
 
-    def _hand_back(self, task):
-        self._store.release(task).addErrback(
+    def _not_accepted(self, failure, task, reserve):
+        # Redis unreachable, most likely: the task's short delivery lease
+        # runs out and the reaper requeues it, so there is nothing to undo.
+        self._starting -= reserve
+        self._held -= 1
+        log.warn("task {url} not accepted: {e}", url=task.url, e=failure.getErrorMessage())
+
+    def _hand_back(self, task, attempted):
+        self._store.release(task, attempted).addErrback(
             lambda f: log.warn("could not hand back {url}: {e}", url=task.url, e=f.getErrorMessage()))
 
     def _pump(self):
-        while self._queue and len(self._running) < self._slots and not self._draining:
+        while (self._queue and len(self._running) + self._starting < self._slots
+               and not self._draining):
             task, started = self._queue.popleft()
-            d = ensureDeferred(self._crawler.crawl(task, started))
-            # Keyed by the Deferred: the same task may be delivered twice.
-            self._running[d] = task
-            d.addCallbacks(self._done, self._crashed, callbackArgs=(d,), errbackArgs=(d,))
+            self._start(task, started, reserved=False)
 
-    def _not_accepted(self, failure, task):
-        # Redis unreachable, most likely: the lease runs out and the reaper
-        # requeues the task, so there is nothing to undo here.
-        self._held -= 1
-        log.warn("task {url} not accepted: {e}", url=task.url, e=failure.getErrorMessage())
+    def _start(self, task, started, reserved):
+        d = ensureDeferred(self._crawler.crawl(task, started, reserved))
+        # Keyed by the Deferred: the same task may be delivered twice.
+        self._running[d] = task
+        d.addCallbacks(self._done, self._crashed, callbackArgs=(d,), errbackArgs=(d,))
 
     def _done(self, admitted, d):
         task = self._running.pop(d)
         self._held -= 1
-        self.crawled += 1
-        if admitted is not None:
-            self._notify(task.job, admitted)
+        self.crawled += admitted is not None
+        # Also when the task went back to Redis: the API may lease again.
+        self._notify(task.job, admitted or 0)
+        self._pump()
+        self._maybe_idle()
+
+    def _crashed(self, failure, d):
+        # A bug: the task comes back through its lease.
+        task = self._running.pop(d)
+        self._held -= 1
+        log.failure("task {url} not finished", failure, url=task.url)
         self._pump()
         self._maybe_idle()
 
@@ -129,14 +171,6 @@ class WorkerService(Service):
         wire.send(self._notices, messages.encode_notice(self._noticed_job, self._admitted))
         self._notice, self._admitted = None, 0
 
-    def _crashed(self, failure, d):
-        # As above: a task whose finish step failed comes back via its lease.
-        task = self._running.pop(d)
-        self._held -= 1
-        log.warn("task {url} not finished: {e}", url=task.url, e=failure.getErrorMessage())
-        self._pump()
-        self._maybe_idle()
-
     def _maybe_idle(self):
         if self._idle is not None and not self._running and not self._idle.called:
             self._idle.callback(None)
@@ -146,7 +180,7 @@ class WorkerService(Service):
         await self._beat()
         queued, self._queue = list(self._queue), deque()
         self._held -= len(queued)
-        await DeferredList([self._store.release(task) for task, _ in queued], consumeErrors=True)
+        await DeferredList([self._store.release(task, True) for task, _ in queued], consumeErrors=True)
         if self._running:
             self._idle = Deferred()
             self._maybe_idle()
@@ -158,7 +192,8 @@ class WorkerService(Service):
                 running = list(self._running.items())
                 for d, _ in running:
                     d.cancel()
-                await DeferredList([self._store.release(task) for _, task in running], consumeErrors=True)
+                await DeferredList([self._store.release(task, True) for _, task in running],
+                                   consumeErrors=True)
         await self._store.heartbeat(self._config.worker_id, 0, 0)
 
     async def _stop(self):
@@ -172,7 +207,6 @@ class WorkerService(Service):
             self._notice.cancel()
             self._send_notice()
         self._zmq.shutdown()
-        await self._fetcher.close()
         log.info("worker {id} stopped after {n} pages", id=self._config.worker_id, n=self.crawled)
 
     def stopService(self):

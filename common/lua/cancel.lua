@@ -1,5 +1,6 @@
 -- Cancel a live job; cancelling twice is harmless.  Queued tasks go with
--- the frontier; leased ones are dropped by the worker's start step.
+-- its queues; leased ones are dropped by the worker's start step, delayed
+-- ones when they come due.
 -- ARGV: prefix, id, now.  Returns the status after the call, or false.
 local job = ARGV[2]
 local status = redis.call('HGET', key(job), 'status')

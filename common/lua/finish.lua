@@ -2,20 +2,24 @@
 -- and its images, admit its new links, move the counters, and complete the
 -- job when this was its last page.  Returns the number of links admitted,
 -- -1 when the job is no longer live, -2 when the page was already recorded.
--- ARGV: prefix, job, depth, url, outcome, page_json, images_json,
+-- Repeating it (a worker that lost Redis tries again) changes nothing.
+-- ARGV: prefix, job, depth, url, token, outcome, page_json, images_json,
 --       links_json, found_on, max_found_on, now
 local job, depth, url = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-drop_lease(lease_member(job, ARGV[3], url))
+local member = lease_member(job, ARGV[3], url)
+if holds(member, ARGV[5]) then
+  drop_lease(member)
+end
 if not is_live(redis.call('HGET', key(job), 'status')) then
   return -1
 end
-if not record_page(job, url, ARGV[6], ARGV[5]) then
+if not record_page(job, url, ARGV[7], ARGV[6]) then
   return -2
 end
-local found_on, max_found_on = ARGV[9], tonumber(ARGV[10])
+local found_on, max_found_on = ARGV[10], tonumber(ARGV[11])
 -- A new image costs one HSETNX; the list and the counter move once a page.
 local fresh = {}
-for _, image in ipairs(cjson.decode(ARGV[7])) do
+for _, image in ipairs(cjson.decode(ARGV[8])) do
   local image_url, kinds, alt = image[1], image[2], image[3]
   local new = cjson.encode({sources = kinds, found_on = {found_on}, alt = alt})
   if redis.call('HSETNX', key(job, 'image'), image_url, new) == 1 then
@@ -51,22 +55,8 @@ if found_on ~= url then
   redis.call('SADD', key(job, 'seen'), found_on)
 end
 local admitted = 0
-local limits = redis.call('HMGET', key(job), 'max_depth', 'max_pages', 'pages_admitted')
-local total, max_pages = tonumber(limits[3]), tonumber(limits[2])
-if depth < tonumber(limits[1]) then
-  local next_depth = tostring(depth + 1)
-  for _, link in ipairs(cjson.decode(ARGV[8])) do
-    if total >= max_pages then break end
-    if redis.call('SADD', key(job, 'seen'), link) == 1 then
-      redis.call('RPUSH', key(job, 'frontier'), next_depth .. ' ' .. link)
-      total = total + 1
-      admitted = admitted + 1
-    end
-  end
+if depth < tonumber(redis.call('HGET', key(job), 'max_depth')) then
+  admitted = admit(job, cjson.decode(ARGV[9]), tostring(depth + 1))
 end
-if admitted > 0 then
-  redis.call('HSET', key(job), 'pages_admitted', total)
-  redis.call('HINCRBY', key(job), 'pending', admitted)
-end
-settle(job, ARGV[11])
+settle(job, url, ARGV[12])
 return admitted

@@ -1,7 +1,11 @@
--- Shared helpers, prepended to every script (see common/scripts.py).
+-- Shared helpers, prepended to every script (see common/scripts.py), in
+-- three parts: this file (names and small helpers), hosts.lua (pool-wide
+-- politeness: which host may be fetched when) and jobs.lua (settling pages
+-- and ending jobs).
 -- ARGV[1] is always the key prefix; keys are built here rather than passed
 -- in KEYS because a finish step touches keys it only learns while running
--- (new links, images).  The store is a single Redis, not a cluster.
+-- (new links, their hosts, images).  The store is a single Redis, not a
+-- cluster.  common/keys.py documents every key.
 local P = ARGV[1]
 
 local function key(job, part)
@@ -9,6 +13,18 @@ local function key(job, part)
     return P .. 'job:' .. job .. ':' .. part
   end
   return P .. 'job:' .. job
+end
+
+local function host_key(host, part)
+  if part then
+    return P .. 'host:' .. host .. ':' .. part
+  end
+  return P .. 'host:' .. host
+end
+
+-- A job's queue of "depth url" entries for one host.
+local function frontier(job, host)
+  return key(job, 'frontier:' .. host)
 end
 
 local function is_live(status)
@@ -19,44 +35,21 @@ local function lease_member(job, depth, url)
   return job .. ' ' .. depth .. ' ' .. url
 end
 
--- A lease ends: it is no longer anyone's.  Returns 1 when it was held.
-local function drop_lease(member)
-  redis.call('HDEL', P .. 'lease-owner', member)
-  return redis.call('ZREM', P .. 'leases', member)
+-- "job depth url" -> job, depth, url
+local function split_member(member)
+  local first = string.find(member, ' ', 1, true)
+  local second = string.find(member, ' ', first + 1, true)
+  return string.sub(member, 1, first - 1), string.sub(member, first + 1, second - 1),
+         string.sub(member, second + 1)
 end
 
--- Forget what only an unfinished job needs; the results stay for the
--- job's time to live (JOB_TTL_SECONDS; 0 keeps them).
-local function drop_transient(job)
-  redis.call('DEL', key(job, 'frontier'), key(job, 'seen'),
-             key(job, 'attempts'), key(job, 'pushes'))
-  redis.call('LREM', P .. 'active', 0, job)
-  local ttl = tonumber(redis.call('HGET', key(job), 'ttl') or 0)
-  if ttl > 0 then
-    for _, part in ipairs({'page', 'pages', 'image', 'images'}) do
-      redis.call('EXPIRE', key(job, part), ttl)
-    end
-    redis.call('EXPIRE', key(job), ttl)
-  end
+-- The unit of politeness, "scheme://host[:port]" of a normalised URL,
+-- without userinfo; common.urls.host_key builds the same string.
+local function host_of(url)
+  local scheme, authority = string.match(url, '^([^:]+)://([^/?#]*)')
+  return scheme .. '://' .. string.match(authority, '[^@]*$')
 end
 
--- Record a page once.  Returns false when it was recorded before, which is
--- what makes a second delivery of the same task harmless.
-local function record_page(job, url, page_json, outcome)
-  if redis.call('HSETNX', key(job, 'page'), url, page_json) == 0 then
-    return false
-  end
-  redis.call('RPUSH', key(job, 'pages'), url)
-  redis.call('HINCRBY', key(job), 'pages_' .. outcome, 1)
-  return true
-end
-
--- One admitted page is settled; the last one completes the job, in the
--- same atomic step as the page itself.
-local function settle(job, now)
-  local pending = redis.call('HINCRBY', key(job), 'pending', -1)
-  if pending <= 0 then
-    redis.call('HSET', key(job), 'status', 'completed', 'finished_at', now)
-    drop_transient(job)
-  end
+local function number(value, default)
+  return tonumber(value) or default
 end

@@ -1,7 +1,7 @@
--- Claim leases that ran out (a worker stalled, or ZeroMQ dropped the
--- message) and leases whose owner stopped sending heartbeats (it died: no
+-- Claim leases that ran out (a task lost on the wire, or a worker that
+-- stalled) and leases whose owner stopped sending heartbeats (it died: no
 -- need to wait out the lease), and put their tasks back on the front of
--- the frontier.  A task started too often, or pushed too often without
+-- their queues.  A task started too often, or pushed too often without
 -- ever starting, is recorded as a failed page so its job can still
 -- complete.  Removing the lease is the claim: two API processes reaping
 -- at once never take the same task.
@@ -12,25 +12,23 @@ local max_attempts, max_pushes = tonumber(ARGV[3]), tonumber(ARGV[4])
 local requeued, failed = 0, 0
 
 local function reclaim(member)
-  local first = string.find(member, ' ', 1, true)
-  local second = string.find(member, ' ', first + 1, true)
-  local job = string.sub(member, 1, first - 1)
-  local depth = string.sub(member, first + 1, second - 1)
-  local url = string.sub(member, second + 1)
+  local job, depth, url = split_member(member)
   if not is_live(redis.call('HGET', key(job), 'status'))
       or redis.call('HEXISTS', key(job, 'page'), url) == 1 then
     return
   end
-  local attempts = tonumber(redis.call('HGET', key(job, 'attempts'), url) or 0)
-  local pushes = tonumber(redis.call('HGET', key(job, 'pushes'), url) or 0)
+  local attempts = number(redis.call('HGET', key(job, 'attempts'), url), 0)
+  local pushes = number(redis.call('HGET', key(job, 'pushes'), url), 0)
   if attempts >= max_attempts or pushes >= max_pushes then
     local reason = 'gave up after ' .. attempts .. ' attempts (' .. pushes .. ' deliveries): lease expired'
-    record_page(job, url, cjson.encode({url = url, depth = tonumber(depth), status = 'error',
-      error = reason, attempt = attempts}), 'failed')
-    settle(job, now)
+    local page = {url = url, depth = tonumber(depth), status = 'error', error = reason, attempt = attempts}
+    local tries = redis.call('HGET', key(job, 'tries'), url)
+    if tries then page.tries = cjson.decode(tries) end
+    record_page(job, url, cjson.encode(page), 'failed')
+    settle(job, url, now)
     failed = failed + 1
   else
-    redis.call('LPUSH', key(job, 'frontier'), depth .. ' ' .. url)
+    put_back(member)
     redis.call('HINCRBY', key(job), 'pages_retried', 1)
     requeued = requeued + 1
   end
@@ -45,7 +43,7 @@ for i = 1, #owners, 2 do
   end
 end
 for _, member in ipairs(claimed) do
-  if drop_lease(member) == 1 then
+  if drop_lease(member) then
     reclaim(member)
   end
 end

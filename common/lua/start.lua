@@ -1,27 +1,50 @@
--- A worker is about to crawl a task: renew its lease from now, count the
--- attempt, and tell the worker whether to go on.  Returns
--- {'go', attempt, [urls_json, scope, max_depth]} or {'drop', reason}.
--- The worker becomes the lease's owner, so that the reaper can requeue its
--- tasks as soon as its heartbeat stops, without waiting out the lease.
--- ARGV: prefix, job, depth, url, now, lease_seconds, want_settings, worker
-local job, depth, url = ARGV[2], ARGV[3], ARGV[4]
+-- A worker received a task: take it on in the worker's name (renew the
+-- lease from now, record the owner, count the attempt), so that the reaper
+-- takes it back as soon as that worker's heartbeat stops.  With `reserve`
+-- (the worker has a slot free and will fetch at once) this also reserves
+-- the host's next fetch start: on a host with a delay, a task that came
+-- too early goes to the delayed set until the host is due, at no cost.
+-- ARGV: prefix, job, depth, url, token, now, lease_seconds, want_settings,
+--       worker, reserve
+-- Returns {'go', attempt, robots, paced, tries, [urls_json, scope, max_depth]},
+-- {'wait', due} or {'drop', reason}.  robots is '' (not obeyed), 'fetch'
+-- (this worker fetches the host's robots.txt first), 'allow', 'deny <why>'
+-- or 'rules <version>' (the rules in host:H:robots); paced is '1' when the
+-- host has a delay (a task started later must call reserve.lua first);
+-- tries is the JSON list of the earlier tries' outcomes, or ''.
+local job, depth, url, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = tonumber(ARGV[6])
 local member = lease_member(job, depth, url)
 local status = redis.call('HGET', key(job), 'status')
 if not is_live(status) then
-  drop_lease(member)
+  if holds(member, token) then drop_lease(member) end
   return {'drop', status or 'unknown job'}
 end
 if redis.call('HEXISTS', key(job, 'page'), url) == 1 then
-  drop_lease(member)
+  if holds(member, token) then drop_lease(member) end
   return {'drop', 'already done'}
 end
-if redis.call('ZSCORE', P .. 'leases', member) then
-  redis.call('ZADD', P .. 'leases', tonumber(ARGV[5]) + tonumber(ARGV[6]), member)
-  redis.call('HSET', P .. 'lease-owner', member, ARGV[8])
+if not holds(member, token) then
+  return {'drop', 'lease lost'}
 end
+local host = host_of(url)
+local paced = pace(host) > 0
+if ARGV[10] == '1' and paced then
+  local due = reserve_start(host, now)
+  if due then
+    drop_lease(member)
+    put_back(member, due)
+    redis.call('HINCRBY', key(job, 'pushes'), url, -1)
+    return {'wait', tostring(due)}
+  end
+end
+redis.call('ZADD', P .. 'leases', now + tonumber(ARGV[7]), member)
+redis.call('HSET', P .. 'lease-owner', member, ARGV[9])
 local attempt = redis.call('HINCRBY', key(job, 'attempts'), url, 1)
-if ARGV[7] == '1' then
+local reply = {'go', attempt, robots_for(job, host, member), paced and '1' or '0',
+               redis.call('HGET', key(job, 'tries'), url) or ''}
+if ARGV[8] == '1' then
   local settings = redis.call('HMGET', key(job), 'urls', 'scope', 'max_depth')
-  return {'go', attempt, settings[1], settings[2], settings[3]}
+  for _, value in ipairs(settings) do reply[#reply + 1] = value end
 end
-return {'go', attempt}
+return reply

@@ -41,7 +41,8 @@ def test_json_submission_finds_exact_images_and_pages(make_stack):
         "pages_retried": 0, "images_found": len(expected_images), "pages_pending": 0,
     }
     assert job["urls"] == [site.url("/")]
-    assert job["options"] == {"max_depth": 1, "scope": "host", "max_pages": 1000}
+    assert job["options"] == {"max_depth": 1, "scope": "host", "max_pages": 1000,
+                              "host_concurrency": 4, "host_delay": 0.0}
     assert job["created_at"] <= job["started_at"] <= job["finished_at"]
 
 

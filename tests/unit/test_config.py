@@ -39,7 +39,15 @@ EXPECTED_DEFAULTS = {
     "fetch_timeout": 20.0,
     "max_body_bytes": 5 * 1024 * 1024,
     "max_redirects": 5,
-    "per_host_concurrency": 8,
+    "host_concurrency": 4,
+    "max_host_concurrency": 32,
+    "host_delay_seconds": 0.0,
+    "max_crawl_delay": 30.0,
+    "retry_base_seconds": 1.0,
+    "retry_max_seconds": 60.0,
+    "max_retry_after": 120.0,
+    "parse_processes": 1,
+    "parse_timeout": 10.0,
     "max_found_on": 100,
     "max_urls_per_page": 10000,
     "crawl_user_agent": "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)",
@@ -63,6 +71,11 @@ def test_empty_environment_gives_every_default():
 def test_each_default_has_its_type(name):
     value = getattr(from_env({}), name)
     assert type(value) is type(EXPECTED_DEFAULTS[name])
+
+
+def test_host_concurrency_may_not_exceed_its_ceiling():
+    message = refused({"HOST_CONCURRENCY": "8", "MAX_HOST_CONCURRENCY": "4"})
+    assert "HOST_CONCURRENCY" in message and "MAX_HOST_CONCURRENCY" in message
 
 
 def test_settings_table_and_config_fields_stay_in_step():
@@ -149,7 +162,8 @@ def test_bad_integer_names_the_variable(name, raw):
     ("MAX_ATTEMPTS", "0"),
     ("MAX_REDIRECTS", "51"),
     ("MAX_FOUND_ON", "0"),
-    ("PER_HOST_CONCURRENCY", "0"),
+    ("HOST_CONCURRENCY", "0"),
+    ("PARSE_PROCESSES", "0"),
     ("MAX_START_URLS", "100001"),
 ])
 def test_integer_out_of_range_names_the_variable(name, raw):
@@ -335,3 +349,8 @@ def test_process_with_a_bad_variable_exits_2_naming_it(module, name, raw):
     assert f"{module}: configuration error:" in result.stderr
     assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", [s[0] for s in SETTINGS])
+def test_every_setting_is_documented_in_the_readme(name):
+    assert f"``{name}``" in (ROOT / "README.rst").read_text(), f"README.rst does not document {name}"

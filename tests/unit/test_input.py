@@ -10,7 +10,8 @@ from common.config import from_env
 
 CONFIG = from_env({})
 FORM = "application/x-www-form-urlencoded"
-DEFAULTS = {"max_depth": 1, "scope": "host", "max_pages": CONFIG.default_max_pages}
+POLITENESS = {"host_concurrency": CONFIG.host_concurrency, "host_delay": CONFIG.host_delay_seconds}
+DEFAULTS = {"max_depth": 1, "scope": "host", "max_pages": CONFIG.default_max_pages, **POLITENESS}
 
 
 def submit(body, content_type="application/json", query=None, config=CONFIG):
@@ -54,7 +55,7 @@ def test_json_object_with_defaults():
 def test_json_object_with_every_option():
     result = submit({"urls": ["http://example.com/"], "max_depth": 0, "scope": "any",
                      "max_pages": 5})
-    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 5}
+    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 5, **POLITENESS}
 
 
 @pytest.mark.parametrize("scope", ["host", "domain", "any"])
@@ -76,7 +77,42 @@ def test_json_list_takes_options_from_the_query():
     result = submit(["http://example.com/", "http://example.com/b"],
                     query={"max_depth": ["2"], "scope": ["domain"], "max_pages": ["7"]})
     assert result == Submission(["http://example.com/", "http://example.com/b"],
-                                {"max_depth": 2, "scope": "domain", "max_pages": 7})
+                                {"max_depth": 2, "scope": "domain", "max_pages": 7, **POLITENESS})
+
+
+def test_politeness_options_in_the_json_body():
+    result = submit({"urls": ["http://e.com/"], "host_concurrency": 2, "host_delay": 0.5})
+    assert result.options["host_concurrency"] == 2
+    assert result.options["host_delay"] == 0.5
+
+
+def test_politeness_options_in_the_query_of_a_text_body():
+    result = submit(b"http://e.com/", "text/plain",
+                    query={"host_concurrency": ["1"], "host_delay": ["2.5"]})
+    assert (result.options["host_concurrency"], result.options["host_delay"]) == (1, 2.5)
+
+
+def test_politeness_options_in_a_form_body():
+    result = submit(b"urls=http://e.com/&host_delay=1", "application/x-www-form-urlencoded")
+    assert result.options["host_delay"] == 1.0
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("host_concurrency", 0), ("host_concurrency", CONFIG.max_host_concurrency + 1),
+    ("host_concurrency", 1.5), ("host_concurrency", "two"), ("host_concurrency", True),
+    ("host_delay", -1), ("host_delay", "soon"), ("host_delay", 3601), ("host_delay", None),
+    ("host_delay", float("nan")), ("host_delay", float("inf")), ("host_delay", False),
+])
+def test_bad_politeness_options_are_named(name, value):
+    with pytest.raises(InputError) as raised:
+        submit({"urls": ["http://e.com/"], name: value})
+    assert raised.value.status == 422 and name in raised.value.message
+
+
+def test_politeness_defaults_come_from_the_config():
+    config = dataclasses.replace(CONFIG, host_concurrency=2, host_delay_seconds=1.5)
+    result = submit({"urls": ["http://e.com/"]}, config=config)
+    assert (result.options["host_concurrency"], result.options["host_delay"]) == (2, 1.5)
 
 
 def test_urls_are_normalised():
@@ -101,7 +137,7 @@ def test_options_from_the_query_fill_in_for_a_json_object():
 def test_the_body_wins_over_the_query():
     result = submit({"urls": ["http://e.com/"], "max_depth": 3, "scope": "host"},
                     query={"max_depth": ["0"], "scope": ["any"], "max_pages": ["9"]})
-    assert result.options == {"max_depth": 3, "scope": "host", "max_pages": 9}
+    assert result.options == {"max_depth": 3, "scope": "host", "max_pages": 9, **POLITENESS}
 
 
 def test_the_last_query_value_counts():
@@ -150,7 +186,7 @@ def test_newline_separated_form_body():
 def test_text_options_come_from_the_query():
     result = submit(b"http://e.com/", "text/plain",
                     query={"max_depth": ["0"], "scope": ["any"], "max_pages": ["2"]})
-    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 2}
+    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 2, **POLITENESS}
 
 
 def test_urls_form_field():
@@ -173,13 +209,13 @@ def test_urls_form_field_need_not_come_first():
 
 def test_options_in_a_form_body():
     result = submit(b"urls=http://example.com/&max_depth=0&max_pages=2&scope=any", FORM)
-    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 2}
+    assert result.options == {"max_depth": 0, "scope": "any", "max_pages": 2, **POLITENESS}
 
 
 def test_form_body_options_win_over_the_query():
     result = submit(b"urls=http://example.com/&max_depth=0", FORM,
                     query={"max_depth": ["3"], "max_pages": ["4"]})
-    assert result.options == {"max_depth": 0, "scope": "host", "max_pages": 4}
+    assert result.options == {"max_depth": 0, "scope": "host", "max_pages": 4, **POLITENESS}
 
 
 def test_bad_option_in_a_form_body_is_422():
@@ -344,7 +380,7 @@ def test_bad_option_from_the_query_is_422(query):
 def test_option_limits_come_from_the_config():
     config = with_limits(max_depth_limit=2, max_pages_limit=50, default_max_pages=10)
     assert submit({"urls": ["http://e.com/"], "max_depth": 2, "max_pages": 50},
-                  config=config).options == {"max_depth": 2, "scope": "host", "max_pages": 50}
+                  config=config).options == {"max_depth": 2, "scope": "host", "max_pages": 50, **POLITENESS}
     assert refused({"urls": ["http://e.com/"], "max_depth": 3}, config=config).code == "bad_option"
     assert refused({"urls": ["http://e.com/"], "max_pages": 51}, config=config).code == "bad_option"
 

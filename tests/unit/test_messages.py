@@ -42,10 +42,19 @@ def test_task_round_trip(task):
     assert decode_task(raw) == task
 
 
-def test_task_encoding_is_small_json_with_the_four_fields():
-    raw = encode_task(Task(JOB, "http://example.com/", 1, 2))
-    assert json.loads(raw) == {"job": JOB, "url": "http://example.com/", "depth": 1, "attempt": 2}
+def test_task_encoding_is_small_json_with_the_five_fields():
+    raw = encode_task(Task(JOB, "http://example.com/", 1, 2, 77))
+    assert json.loads(raw) == {"job": JOB, "url": "http://example.com/", "depth": 1, "attempt": 2,
+                               "lease": 77}
     assert b" " not in raw
+    assert decode_task(raw) == Task(JOB, "http://example.com/", 1, 2, 77)
+
+
+@pytest.mark.parametrize("lease", [-1, "7", 1.5, True, None])
+def test_a_bad_lease_token_is_refused(lease):
+    raw = json.dumps({"job": JOB, "url": "http://example.com/", "depth": 0, "lease": lease})
+    with pytest.raises(BadMessage):
+        decode_task(raw.encode())
 
 
 def test_task_attempt_defaults_to_one():

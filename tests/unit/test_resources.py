@@ -133,10 +133,11 @@ class ApiHarness:
     def crawled_job(self, images=0, pages=1):
         """A job with C{pages} start pages crawled, the first with C{images} images."""
         job_id = self.store.create([f"http://a.example/{i}" for i in range(pages)],
-                                   {"max_depth": 0, "scope": "host", "max_pages": 10_000})
+                                   {"max_depth": 0, "scope": "host", "max_pages": 10_000,
+                                    "host_concurrency": 4, "host_delay": 0.0}, False)
         job_id = job_id.result
         self.store.heartbeat("w", 60, pages)
-        tasks = run(self.store.lease(60, pages))
+        tasks, _ = run(self.store.lease(60, pages))
         for n, task in enumerate(tasks):
             found = [[f"http://a.example/{i}.png", ["img", "srcset"], f"alt {i}"]
                      for i in range(images if n == 0 else 0)]
@@ -171,14 +172,17 @@ def test_post_json_creates_a_job(api):
     assert int(response.header("content-length")) == len(response.body)
     assert job["status"] == "queued"
     assert job["urls"] == ["http://example.com/", "http://example.com/b"]
-    assert job["options"] == {"max_depth": 2, "scope": "host", "max_pages": 1000}
+    assert job["options"] == {"max_depth": 2, "scope": "host", "max_pages": 1000,
+                              "host_concurrency": 4, "host_delay": 0.0}
     assert job["stats"]["pages_admitted"] == 2
     assert job["stats"]["pages_pending"] == 2
     assert job["created_at"] == "2023-11-14T22:13:20.000Z"
     assert job["links"]["images"] == f"/jobs/{job['id']}/images"
     assert api.dispatcher.wakes == 1
     assert api.store.called("create") == [(["http://example.com/", "http://example.com/b"],
-                                           {"max_depth": 2, "scope": "host", "max_pages": 1000})]
+                                           {"max_depth": 2, "scope": "host", "max_pages": 1000,
+                                            "host_concurrency": 4, "host_delay": 0.0},
+                                           True)]
     assert api.get(f"/jobs/{job['id']}").json() == job
 
 
@@ -442,7 +446,7 @@ def test_jobs_with_a_trailing_slash_is_the_job_list(api):
 
 
 def test_a_store_failure_is_a_json_500(api):
-    def broken(urls, options):
+    def broken(urls, options, obey_robots):
         raise RuntimeError("redis exploded")
 
     api.store.create = broken

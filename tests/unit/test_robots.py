@@ -1,100 +1,170 @@
-"""worker/robots.py with a fake fetcher and a Clock: no network, no sleeps."""
+"""
+worker/robots.py: the pool's robots.txt, with the store's fake (the real
+Lua over fakeredis), a fetcher whose answers the test gives, and a Clock.
+"""
 
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+import dataclasses
+
+import pytest
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.task import Clock
 
-from worker.fetch import Fetched, FetchTimeout
-from worker.robots import KEEP_FAILURE_SECONDS, KEEP_SECONDS, Robots, origin, rules_from
+from common import keys
+from common.config import from_env
+from tests.fakes import FakeStore
+from worker.fetch import Fetched, FetchTimeout, TooManyRedirects
+from worker.robots import (
+    KEEP_DENIED_SECONDS, KEEP_SECONDS, ROBOTS_BYTES, ROBOTS_REDIRECTS, PoolRobots, crawl_delay,
+    outcome_of)
+from worker.safety import BlockedAddress
 
+T0 = 1_700_000_000.0
 AGENT = "ImageCrawler/1.0 (+https://example.test/bot)"
-RULES = b"User-agent: *\nDisallow: /private\n"
+CONFIG = dataclasses.replace(from_env({}), crawl_user_agent=AGENT, max_crawl_delay=5.0)
+OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 100,
+           "host_concurrency": 4, "host_delay": 0.0}
+HOST = "http://a.test"
 
 
 class Fetcher:
     def __init__(self, *answers):
         self.answers = list(answers)
-        self.urls = []
+        self.calls = []
 
-    def fetch(self, url, any_type=False, limit=None):
-        assert any_type and limit
-        self.urls.append(url)
+    def fetch(self, url, any_type=False, limit=None, max_redirects=None):
+        self.calls.append((url, any_type, limit, max_redirects))
         answer = self.answers.pop(0)
-        if isinstance(answer, Deferred):
-            return answer
         if isinstance(answer, Exception):
-            d = Deferred()
-            d.errback(answer)
-            return d
+            return fail(answer)
         status, body = answer
         return succeed(Fetched(url, status, "text/plain", body))
 
 
-def allowed(robots, url):
-    d = ensureDeferred(robots.allowed(url))
+def result_of(coroutine):
     results = []
-    d.addBoth(results.append)
-    assert results, "allowed() did not fire"
+    ensureDeferred(coroutine).addBoth(results.append)
+    assert results, "did not fire"
     return results[0]
 
 
-def test_origin_keeps_scheme_host_and_port():
-    assert origin("https://a.test:8443/x/y?z") == "https://a.test:8443"
-    assert origin("http://a.test/") == "http://a.test"
+class Pool:
+    """A job on a.test, leased and started so that its task has the robots duty."""
+
+    def __init__(self, *answers):
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.store = FakeStore(self.clock)
+        self.fetcher = Fetcher(*answers)
+        self.robots = PoolRobots(self.store, self.fetcher, CONFIG, self.clock)
+        self.job = result_of(self.store.create([f"{HOST}/", f"{HOST}/private/x"], OPTIONS))
+        result_of(self.store.heartbeat("w1", 86400, 10))
+
+    def take(self):
+        (task,), _ = result_of(self.store.lease(6, 10))
+        return task, result_of(self.store.start(task, 60, False, "w1", True))
+
+    def host(self):
+        return self.store.redis_state.hgetall(keys.host(HOST))
 
 
-def test_rules_from_allows_all_unless_2xx():
-    assert not rules_from(200, RULES).can_fetch("http://a.test/private/1", AGENT)
-    for status, body in ((404, None), (403, b"x"), (None, None), (200, None)):
-        assert rules_from(status, body).can_fetch("http://a.test/private/1", AGENT)
+def test_outcomes_follow_rfc_9309():
+    assert outcome_of(200, b"User-agent: *") == ("rules", "User-agent: *")
+    assert outcome_of(204, None) == ("rules", "")
+    assert outcome_of(404, b"gone") == ("allow", "")
+    assert outcome_of(403, b"") == ("allow", "")
+    assert outcome_of(500, b"") == ("fail", "")
+    assert outcome_of(503, b"") == ("fail", "")
 
 
-def test_disallowed_paths_and_one_fetch_per_site():
-    fetcher = Fetcher((200, RULES))
-    robots = Robots(fetcher, AGENT, Clock())
-    assert allowed(robots, "http://a.test/private/page") is False
-    assert allowed(robots, "http://a.test/public") is True
-    assert fetcher.urls == ["http://a.test/robots.txt"]
+def test_crawl_delay_is_read_for_our_agent_and_capped():
+    assert crawl_delay("User-agent: *\nCrawl-delay: 2\n", AGENT, 5) == 2
+    assert crawl_delay("User-agent: *\nCrawl-delay: 60\n", AGENT, 5) == 5
+    assert crawl_delay("User-agent: other\nCrawl-delay: 3\n", AGENT, 5) == 0
+    assert crawl_delay("", AGENT, 5) == 0
 
 
-def test_rules_for_another_agent_do_not_apply():
-    fetcher = Fetcher((200, b"User-agent: OtherBot\nDisallow: /\n"))
-    assert allowed(Robots(fetcher, AGENT, Clock()), "http://a.test/x") is True
+def test_the_duty_fetches_robots_txt_within_rfc_bounds_and_shares_the_rules():
+    pool = Pool((200, b"User-agent: *\nDisallow: /private\nCrawl-delay: 2\n"))
+    task, started = pool.take()
+    assert started.robots == "fetch"
+    result_of(pool.robots.fetch_for(task))
+    assert pool.fetcher.calls == [(f"{HOST}/robots.txt", True, ROBOTS_BYTES, ROBOTS_REDIRECTS)]
+    host = pool.host()
+    assert host["robots_answer"].startswith("rules ") and float(host["crawl_delay"]) == 2
+    assert float(host["robots_until"]) == pytest.approx(T0 + KEEP_SECONDS)
+    # The duty's task went back; both tasks now get the shared rules.
+    pool.clock.advance(2)
+    (first,), _ = result_of(pool.store.lease(6, 10))
+    started = result_of(pool.store.start(first, 60, False, "w1", True))
+    assert started.robots == host["robots_answer"] and started.attempt == 1
+    assert result_of(pool.robots.allowed(f"{HOST}/", started.robots)) == (True, "")
+    assert result_of(pool.robots.allowed(f"{HOST}/private/x", started.robots)) == (False, "")
 
 
-def test_concurrent_pages_wait_for_the_one_fetch():
+def test_rules_are_read_from_redis_once_per_version():
+    pool = Pool((200, b"User-agent: *\nDisallow: /private\n"))
+    task, _ = pool.take()
+    result_of(pool.robots.fetch_for(task))
+    answer = pool.host()["robots_answer"]
+    for _ in range(3):
+        result_of(pool.robots.allowed(f"{HOST}/", answer))
+    assert len(pool.store.called("robots_rules")) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+def test_a_4xx_robots_txt_allows_everything(status):
+    pool = Pool((status, b"User-agent: *\nDisallow: /\n"))
+    task, _ = pool.take()
+    result_of(pool.robots.fetch_for(task))
+    assert pool.host()["robots_answer"] == "allow"
+    assert result_of(pool.robots.allowed(f"{HOST}/private/x", "allow")) == (True, "")
+
+
+@pytest.mark.parametrize("answer", [(500, b""), (503, b""), FetchTimeout("timed out after 20 s")])
+def test_an_unreachable_robots_txt_holds_the_host_and_is_tried_again(answer):
+    pool = Pool(answer)
+    task, _ = pool.take()
+    result_of(pool.robots.fetch_for(task))
+    host = pool.host()
+    assert host["robots"] == "wait" and float(host["robots_until"]) > T0
+    tasks, wake = result_of(pool.store.lease(6, 10))
+    assert tasks == [] and wake == pytest.approx(float(host["robots_until"]))
+
+
+def test_after_max_attempts_failures_the_hosts_pages_are_skipped_with_the_reason():
+    pool = Pool(*[(503, b"")] * CONFIG.max_attempts)
+    for _ in range(CONFIG.max_attempts):
+        task, started = pool.take()
+        assert started.robots == "fetch"
+        result_of(pool.robots.fetch_for(task))
+        pool.clock.advance(60)
+    answer = pool.host()["robots_answer"]
+    assert answer.startswith("deny ") and "HTTP 503" in answer
+    assert float(pool.host()["robots_until"]) == pytest.approx(
+        pool.clock.seconds() - 60 + KEEP_DENIED_SECONDS)
+    allowed, why = result_of(pool.robots.allowed(f"{HOST}/", answer))
+    assert not allowed and "robots.txt unreachable" in why
+
+
+@pytest.mark.parametrize("error", [BlockedAddress(string="refused"), TooManyRedirects("more than 5")])
+def test_a_refused_address_or_too_many_redirects_allows_all(error):
+    pool = Pool(error)
+    task, _ = pool.take()
+    result_of(pool.robots.fetch_for(task))
+    assert pool.host()["robots_answer"] == "allow"
+
+
+def test_no_answer_means_the_job_does_not_obey_robots_txt():
+    pool = Pool()
+    assert result_of(pool.robots.allowed(f"{HOST}/private/x", "")) == (True, "")
+
+
+def test_a_hanging_robots_fetch_holds_the_duty_until_it_ends():
+    pool = Pool()
     pending = Deferred()
-    fetcher = Fetcher(pending)
-    robots = Robots(fetcher, AGENT, Clock())
-    first = ensureDeferred(robots.allowed("http://a.test/private/1"))
-    second = ensureDeferred(robots.allowed("http://a.test/ok"))
-    assert not first.called and not second.called
-    pending.callback(Fetched("http://a.test/robots.txt", 200, "text/plain", RULES))
-    assert [first.result, second.result] == [False, True]
-    assert len(fetcher.urls) == 1
-
-
-def test_rules_expire_and_failures_allow_for_a_shorter_while():
-    clock = Clock()
-    fetcher = Fetcher(FetchTimeout("timed out"), (200, RULES), (200, b""))
-    robots = Robots(fetcher, AGENT, clock)
-    assert allowed(robots, "http://a.test/private/1") is True
-    clock.advance(KEEP_FAILURE_SECONDS - 1)
-    assert allowed(robots, "http://a.test/private/1") is True
-    clock.advance(2)
-    assert allowed(robots, "http://a.test/private/1") is False
-    clock.advance(KEEP_SECONDS + 1)
-    assert allowed(robots, "http://a.test/private/1") is True
-    assert len(fetcher.urls) == 3
-
-
-def test_server_errors_allow_all():
-    robots = Robots(Fetcher((503, b"User-agent: *\nDisallow: /\n")), AGENT, Clock())
-    assert allowed(robots, "http://a.test/x") is True
-
-
-def test_the_cache_is_bounded():
-    fetcher = Fetcher(*[(404, None)] * 5)
-    robots = Robots(fetcher, AGENT, Clock(), max_origins=2)
-    for host in ("a", "b", "c", "a"):
-        allowed(robots, f"http://{host}.test/")
-    assert fetcher.urls[-1] == "http://a.test/robots.txt", "a was evicted and fetched again"
+    pool.fetcher.fetch = lambda *a, **k: pending
+    task, _ = pool.take()
+    d = ensureDeferred(pool.robots.fetch_for(task))
+    assert result_of(pool.store.lease(6, 10))[0] == [], "the host's other task waits"
+    pending.errback(FetchTimeout("timed out"))
+    assert d.called and pool.host()["robots"] == "wait"

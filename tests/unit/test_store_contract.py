@@ -1,7 +1,11 @@
 """
-One contract suite for the job store, run against the in-memory
-L{tests.fakes.FakeStore} and the real L{common.store.JobStore} on a
-redis-server of its own (the C{redis_server} fixture).
+One contract suite for the job store, run against the real
+L{common.store.JobStore} twice: over L{tests.fakes.FakeRedis} (as the unit
+tests' L{tests.fakes.FakeStore}) and over txredisapi on a redis-server of
+its own (the C{redis_server} fixture).  Both run the same Lua scripts, so
+what the suite checks is the adapter (txredisapi's API and reply shapes
+over fakeredis) and fakeredis itself; a few tests at the end check the
+connection's replies directly.
 
 The real store speaks txredisapi, which needs a running reactor: the
 global reactor runs in one thread for the whole session and each call is
@@ -19,11 +23,13 @@ import pytest
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
+from txredisapi import ResponseError, ScriptDoesNotExist
 
+from common import keys, scripts
 from common import store as store_module
 from common.messages import Task
 from common.store import COUNTERS, JobStore, StartResult
-from tests.fakes import FakeStore
+from tests.fakes import FakeRedis, FakeStore
 
 T0 = 1_700_000_000.0
 LEASE = 60
@@ -102,6 +108,11 @@ class Harness:
     def advance(self, seconds):
         self.clock.advance(seconds)
 
+    def command(self, name, *args):
+        """A call of the store's Redis connection (txredisapi's API), blocking."""
+        method = getattr(self.store.redis, name)
+        return self._run(lambda: method(*args))
+
     # shortcuts used throughout
     def new_job(self, urls, **options):
         return self.create(urls, {**OPTIONS, **options})
@@ -143,7 +154,7 @@ def urls(n, host="a.example"):
     return [f"http://{host}/{i}" for i in range(n)]
 
 
-# --- the two stores have the same shape ---------------------------------------------
+# --- the fake's recording keeps the store's shape -----------------------------------
 
 
 @pytest.mark.parametrize("name", PUBLIC)
@@ -785,3 +796,79 @@ def test_fake_records_calls_and_checks_job_ids():
     with pytest.raises(AssertionError):
         fake.assert_job_ids()
     assert fake.called("job") == [("a" * 32,)]
+
+
+# --- the connection's replies, as txredisapi gives them ----------------------------------
+
+
+def test_command_replies_are_shaped_as_txredisapi_gives_them(store):
+    assert store.command("ping") == "PONG"
+    assert store.command("execute_command", "HSET", "t:h", "a", "1", "b", "é") == 2
+    assert store.command("hgetall", "t:h") == {"a": "1", "b": "é"}
+    assert store.command("hgetall", "t:none") == {}
+    assert store.command("hmget", "t:h", ["a", "none"]) == ["1", None]
+    assert store.command("lrange", "t:none", 0, -1) == []
+    assert store.command("execute_command", "ZADD", "t:z", "XX", 0, "m") == 0
+    assert store.command("execute_command", "ZADD", "t:z", T0 + 0.5, "a", T0 + 1, "b") == 2
+    assert store.command("zrevrange", "t:z", 0, -1) == ["b", "a"]
+    assert store.command("zcount", "t:z", T0 + 0.5, "+inf") == 2
+    assert store.command("zcard", "t:z") == 2
+
+
+def test_lua_replies_are_shaped_as_txredisapi_gives_them(store):
+    script = "return {1, false, 'x', {2, {'y'}}, 3.7, ARGV[1], ARGV[2]}"
+    assert store.command("eval", script, [], [0.5, "/2024"]) == [
+        1, None, "x", [2, ["y"]], 3, "0.500000", "/2024"]
+    assert store.command("eval", "return false") is None
+    assert store.command("eval", "return {}") == []
+    assert store.command("eval", "return {ok = 'fine'}") == "fine"
+    [nested] = store.command("eval", "return {{err = 'nested'}}")
+    assert isinstance(nested, ResponseError)
+
+
+def test_errors_keep_the_servers_code(store):
+    store.command("execute_command", "HSET", "t:h", "a", "1")
+    with pytest.raises(ResponseError, match="^WRONGTYPE "):
+        store.command("execute_command", "INCR", "t:h")
+    with pytest.raises(ResponseError, match="^ERR value is not an integer"):
+        store.command("execute_command", "HINCRBY", "t:h", "a", "x")
+    with pytest.raises(ResponseError, match="^ERR "):
+        store.command("eval", "return redis.call('INCR', 'no', 'such', 'arguments')")
+    with pytest.raises(ScriptDoesNotExist):
+        store.command("evalsha", "0" * 40)
+
+
+def test_scripts_are_sent_again_after_a_script_flush(store):
+    """As after a Redis restart: EVALSHA misses, and the store sends the source."""
+    store.new_job(urls(2))
+    store.heartbeat("w1", 10, 10)
+    assert store.command("script_exists", scripts.CREATE_JOB.sha, scripts.HEARTBEAT.sha) == [True, True]
+    store.command("script_flush")
+    assert store.command("script_exists", scripts.HEARTBEAT.sha) is False
+    assert store.heartbeat("w1", 10, 10) == 1
+    assert store.command("script_exists", scripts.HEARTBEAT.sha) is True
+    assert len(store.lease(LEASE, 10)) == 2
+
+
+# --- the fake's inspection --------------------------------------------------------------
+
+
+def test_fake_state_is_read_with_the_key_names():
+    fake = FakeStore()
+    fake.clock.advance(T0)
+    job_id = result_of(fake.create(urls(2), OPTIONS))
+    result_of(fake.heartbeat("w1", 10, 4))
+    state = fake.redis_state
+    assert state.hget(keys.job(job_id), "status") == "queued"
+    assert state.smembers(keys.job(job_id, "seen")) == set(urls(2))
+    assert state.zscore(keys.JOBS, job_id) == T0
+    assert state.zscore(keys.WORKERS, "w1") == T0 + 10
+
+
+def test_fake_redis_refuses_what_needs_a_connection_of_its_own():
+    redis = FakeRedis()
+    for name in ("multi", "watch", "pipeline", "blpop"):
+        with pytest.raises(AttributeError):
+            getattr(redis, name)
+    assert result_of(redis.execute_command("SET", "k", 1)) == "OK"
+    assert result_of(redis.get("k")) == "1"

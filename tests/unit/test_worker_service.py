@@ -1,22 +1,29 @@
 """
-worker.service.WorkerService driven with a Clock, a FakeStore and a fetcher
-whose answers the test gives; ZeroMQ is tests.fakes.FakeWire.
+worker.service.WorkerService and worker.crawl.Crawler driven with a
+MemoryReactorClock, a FakeStore (the real Lua over fakeredis), the inline
+parser and a fetcher whose answers the test gives; ZeroMQ is
+tests.fakes.FakeWire; fatal errors go to the real common.process.Fatal.
 """
 
 import dataclasses
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 
+from common import keys
 from common.config import from_env
 from common.messages import decode_notice, encode_task
-from tests.fakes import FakeStore, FakeWire
+from common.process import Fatal
+from tests.fakes import FakeStore, FakeWire, InlineParser
+from worker.crawl import Crawler
 from worker.fetch import Fetched
+from worker.robots import PoolRobots
 from worker.service import WorkerService
 
 T0 = 1_700_000_000.0
-OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 100_000}
+OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 100_000,
+           "host_concurrency": 100_000, "host_delay": 0.0}
 PAGE = (b"<html><body><img src='/img.png' alt='pic'>"
         b"<a href='/next'>next</a><a href='http://elsewhere.example/'>x</a></body></html>")
 
@@ -30,7 +37,7 @@ class FakeFetcher:
         self.closed = False
         self.fetched = []
 
-    def fetch(self, url):
+    def fetch(self, url, any_type=False, limit=None, max_redirects=None):
         self.fetched.append(url)
         d = Deferred(lambda d: self.cancelled.append(url))
         self.pending.setdefault(url, []).append(d)
@@ -39,19 +46,16 @@ class FakeFetcher:
     def in_flight(self):
         return sum(1 for ds in self.pending.values() for d in ds if not d.called)
 
-    def answer(self, url, body=PAGE, status=200, content_type="text/html"):
+    def answer(self, url, body=PAGE, status=200, content_type="text/html", retry_after=None):
         d = next(d for d in self.pending[url] if not d.called)
-        d.callback(Fetched(url, status, content_type, body))
-
-    def close(self):
-        self.closed = True
-        return succeed(None)
+        d.callback(Fetched(url, status, content_type, body, retry_after=retry_after))
 
 
 class Harness:
     def __init__(self, monkeypatch, tmp_path, **settings):
-        self.clock = Clock()
+        self.clock = MemoryReactorClock()
         self.clock.advance(T0)
+        self.clock.running = True
         self.config = dataclasses.replace(from_env({}), **{
             "worker_id": "w1", "worker_concurrency": 2, "heartbeat_seconds": 2.0,
             "drain_seconds": 20.0, "lease_seconds": 60.0, "max_attempts": 3,
@@ -59,22 +63,28 @@ class Harness:
             "worker_heartbeat_file": str(tmp_path / "alive"), **settings})
         self.store = FakeStore(self.clock)
         self.fetcher = FakeFetcher()
+        self.parser = InlineParser(self.config.max_urls_per_page)
         self.wire = FakeWire().install(monkeypatch)
-        self.service = WorkerService(self.clock, self.config, self.store, self.fetcher)
+        self.fatal = Fatal(self.clock)
+        robots = PoolRobots(self.store, self.fetcher, self.config, self.clock)
+        self.crawler = Crawler(self.store, self.fetcher, self.parser, robots, self.config, self.clock)
+        self.service = WorkerService(self.clock, self.config, self.store, self.crawler, self.fatal)
         self.job_id = None
 
     def start(self):
         self.service.startService()
         return self
 
-    def tasks(self, count, host="a.example"):
+    def tasks(self, count, host="a.example", robots=False, **options):
         """Create a job of C{count} start pages and lease them (as the API would)."""
         self.job_id = self.store.create(
-            [f"http://{host}/{i}" for i in range(count)], OPTIONS).result
-        self.store.heartbeat("api-side", 1000, 10_000)
+            [f"http://{host}/{i}" for i in range(count)], {**OPTIONS, **options}, robots).result
+        self.store.heartbeat("api-side", 100_000, 10_000)
+        return self.lease(count)
+
+    def lease(self, want):
         leased = []
-        Deferred.fromCoroutine(self.store.lease(60, count)).addCallback(leased.extend)
-        assert len(leased) == count
+        Deferred.fromCoroutine(self.store.lease(6, want)).addCallback(lambda r: leased.extend(r[0]))
         return leased
 
     def deliver(self, *tasks):
@@ -90,7 +100,7 @@ class Harness:
         return [args for args in self.store.called("heartbeat") if args[0] == "w1"]
 
     def released(self):
-        return [task for (task,) in self.store.called("release")]
+        return [task for task, _ in self.store.called("release")]
 
 
 @pytest.fixture
@@ -202,13 +212,15 @@ def test_the_local_queue_is_bounded_and_overflow_handed_back(h):
     h.deliver(*tasks)                  # 4 * 2 held (2 of them running), 5 too many
     assert h.fetcher.in_flight() == 2
     assert h.released() == tasks[8:]
-    assert h.store.leases[f"{h.job_id} 0 {tasks[8].url}"] == 0   # expires now
+    lease = keys.lease_member(h.job_id, 0, tasks[8].url)
+    assert h.store.redis_state.zscore(keys.LEASES, lease) is None   # back on its queue
     assert [t.url for (t, *_) in h.store.called("start")] == [t.url for t in tasks[:8]]
-    h.fetcher.answer(tasks[0].url)     # one finished: room for one more
-    h.deliver(tasks[8])
-    assert h.released() == tasks[8:]
-    h.deliver(tasks[9])
-    assert h.released() == tasks[8:] + [tasks[9]]
+    # Handed back at no cost: leased again, as first tries.
+    again = h.lease(10)
+    assert sorted(t.url for t in again) == sorted(t.url for t in tasks[8:])
+    assert all(t.attempt == 1 for t in again)
+    h.deliver(*again)
+    assert h.released() == tasks[8:] + again, "the worker still holds at most 4 x concurrency"
 
 
 def test_a_bad_task_message_is_ignored(h):
@@ -229,14 +241,118 @@ def test_a_dropped_task_sends_no_notice(h):
     assert h.service.crawled == 0
 
 
-def test_a_retryable_failure_hands_the_task_back(h):
+def test_a_retryable_failure_waits_in_redis_for_its_backoff(h):
     h.start()
     [task] = h.tasks(1)
     h.deliver(task)
     h.fetcher.answer(task.url, body=None, status=503)
-    assert h.released() == [task]
+    [(retried, due, pause, outcome)] = h.store.called("retry")
+    assert retried == task and pause is None
+    assert T0 + 0.5 <= due <= T0 + 1.0, "the first retry waits half to all of RETRY_BASE_SECONDS"
+    assert outcome["error"] == "HTTP 503" and outcome["attempt"] == 1
     assert h.store.called("finish") == []
+    assert h.notices() == [(h.job_id, 0)], "the API hears of it, to set its timer"
+    assert h.fetcher.in_flight() == 0 and h.service._held == 0, "the slot is free"
+
+
+def test_retry_after_is_obeyed_and_pauses_the_host(h):
+    h.start()
+    [task] = h.tasks(1)
+    h.deliver(task)
+    h.fetcher.answer(task.url, body=None, status=503, retry_after=7.0)
+    [(_, due, pause, _)] = h.store.called("retry")
+    assert due >= T0 + 7.0 and pause == due
+
+
+def test_a_retried_page_shows_its_tries_and_its_final_outcome(h):
+    h.start()
+    [task] = h.tasks(1)
+    for attempt in (1, 2):
+        h.deliver(task)
+        h.fetcher.answer(task.url, body=None, status=500)
+        h.clock.advance(10)
+        (task,) = h.lease(1)
+        assert task.attempt == attempt + 1
+    h.deliver(task)
+    h.fetcher.answer(task.url, body=None, status=500)
+    [(_, outcome, page, *_)] = h.store.called("finish")
+    assert outcome == "failed" and page["status"] == 500 and page["attempt"] == 3
+    assert [t["error"] for t in page["tries"]] == ["HTTP 500", "HTTP 500"]
+    assert [t["attempt"] for t in page["tries"]] == [1, 2]
+
+
+def test_a_finish_step_lost_with_redis_is_repeated_until_redis_answers(h):
+    from txredisapi import ConnectionError as RedisConnectionError
+
+    h.start()
+    [task] = h.tasks(1)
+    finish = h.store.finish
+    failures = [RedisConnectionError("redis is restarting")] * 3
+
+    def flaky(*args):
+        if failures:
+            return fail(failures.pop())
+        return finish(*args)
+
+    h.store.finish = flaky
+    h.deliver(task)
+    h.fetcher.answer(task.url)
     assert h.notices() == []
+    h.clock.advance(0.2)
+    h.clock.advance(0.4)
+    h.clock.advance(0.8)
+    assert h.notices() == [(h.job_id, 1)]
+    assert h.store.job(h.job_id).result["pages_crawled"] == "1"
+
+
+def test_a_task_on_a_paced_host_that_waited_for_a_slot_reserves_its_start(h):
+    h.start()
+    busy = h.tasks(2, host="b.example")
+    paced = h.tasks(2, host="a.example")
+    h.store.redis_state.hset(keys.host("http://a.example"), "delay", 5)
+    h.deliver(*busy, *paced)                  # b.example fills both slots
+    assert h.fetcher.fetched == [t.url for t in busy]
+    h.fetcher.answer(busy[0].url)
+    assert h.fetcher.fetched[-1] == paced[0].url, "due: reserved and fetched"
+    h.fetcher.answer(busy[1].url)
+    assert len(h.store.called("reserve")) == 2
+    assert h.fetcher.fetched[-1] == paced[0].url, "not due: it waits in Redis, not here"
+    assert h.store.redis_state.zscore(
+        keys.DELAYED, keys.lease_member(h.job_id, 0, paced[1].url)) == pytest.approx(T0 + 5)
+    assert h.service._held == 1
+
+
+def test_a_heartbeat_lapse_hands_back_what_was_queued(h):
+    h.start()
+    tasks = h.tasks(4)
+    h.deliver(*tasks)                         # 2 running, 2 queued
+    h.clock.advance(7)                        # frozen past 3 heartbeats
+    assert set(h.released()) == set(tasks[2:])
+    assert h.fetcher.in_flight() == 2
+
+
+def test_a_heartbeat_loop_that_dies_is_fatal(h, tmp_path):
+    h.start()
+    h.config = dataclasses.replace(h.config, worker_heartbeat_file=str(tmp_path / "gone" / "x"))
+    h.service._config = h.config
+    h.clock.advance(2)
+    assert h.fatal.exit_status == 1 and not h.clock.running
+
+
+def test_the_robots_duty_fetches_robots_txt_then_hands_the_task_back(h):
+    h.start()
+    [task] = h.tasks(1, robots=True)
+    h.deliver(task)
+    assert h.fetcher.fetched == ["http://a.example/robots.txt"]
+    h.fetcher.answer("http://a.example/robots.txt", body=b"User-agent: *\nDisallow: /0\n",
+                     content_type="text/plain")
+    assert h.released() == [] and h.store.called("finish") == []
+    (again,) = h.lease(1)
+    assert again.url == task.url and again.attempt == 1
+    h.deliver(again)
+    [(_, outcome, page, *_)] = h.store.called("finish")
+    assert outcome == "skipped" and page["skipped"] == "robots.txt"
+    assert h.fetcher.fetched == ["http://a.example/robots.txt"], "never fetched"
 
 
 def test_a_crash_frees_the_slot(h):
@@ -266,7 +382,6 @@ def test_stop_when_idle(h):
     assert result_of(d) is None
     assert h.heartbeats()[-2:] == [("w1", 6.0, 0), ("w1", 0, 0)]
     assert h.wire.factories[0].shut_down
-    assert h.fetcher.closed
     h.clock.advance(10)
     assert len(h.heartbeats()) == 3     # the loop stopped
 
@@ -289,7 +404,7 @@ def test_stop_hands_back_queued_tasks_and_waits_for_running_ones(h):
     assert h.fetcher.fetched == [tasks[0].url, tasks[1].url]
     assert [job for job, _ in h.notices()] == [h.job_id], "sent before the socket closed"
     assert h.heartbeats()[-1] == ("w1", 0, 0)
-    assert h.fetcher.closed and h.wire.factories[0].shut_down
+    assert h.wire.factories[0].shut_down
 
 
 def test_tasks_arriving_while_draining_are_handed_back(h):
@@ -316,19 +431,18 @@ def test_running_tasks_are_cancelled_and_handed_back_after_drain_seconds(h):
     assert h.store.called("finish") == []
     assert d.called
     assert h.heartbeats()[-1] == ("w1", 0, 0)
-    assert h.fetcher.closed
 
 
 def test_a_last_attempt_cancelled_by_the_drain_is_handed_back_not_failed(h):
     h.start()
     [task] = h.tasks(1)
     last = dataclasses.replace(task, attempt=3)
-    h.store.attempts[h.job_id][task.url] = 2       # started twice before
+    h.store.redis_state.hset(keys.job(h.job_id, "attempts"), task.url, 2)   # started twice before
     h.deliver(last)
     h.service.stopService()
     h.clock.advance(20)
     assert h.store.called("finish") == []
-    assert h.store.hashes[h.job_id]["pages_failed"] == "0"
+    assert h.store.job(h.job_id).result["pages_failed"] == "0"
     assert h.released() == [last]
 
 
@@ -366,18 +480,21 @@ def test_a_queued_task_of_a_job_evicted_from_the_settings_cache_is_still_crawled
 
 
 def test_a_page_that_breaks_the_parser_fails_alone(h, monkeypatch):
-    import worker.crawl
+    import worker.parse_child
 
     def explode(html, url):
         if "poison" in url:
             raise RecursionError("maximum recursion depth exceeded")
         return real_extract(html, url)
 
-    real_extract = worker.crawl.extract
-    monkeypatch.setattr(worker.crawl, "extract", explode)
+    real_extract = worker.parse_child.extract
+    monkeypatch.setattr(worker.parse_child, "extract", explode)
     h.start()
-    tasks = h.tasks(2)
-    poison = dataclasses.replace(tasks[0], url="http://a.example/poison")
+    h.job_id = h.store.create(["http://a.example/poison", "http://a.example/ok"],
+                              OPTIONS, False).result
+    h.store.heartbeat("api-side", 100_000, 10_000)
+    poison, *tasks = h.lease(2)
+    tasks.insert(0, poison)
     h.deliver(poison, tasks[1])
     h.fetcher.answer(poison.url)
     h.fetcher.answer(tasks[1].url)

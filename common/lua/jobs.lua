@@ -1,0 +1,77 @@
+-- Settling pages and ending jobs.
+
+-- Record a page once.  Returns false when it was recorded before, which is
+-- what makes a second delivery of the same task harmless.
+local function record_page(job, url, page_json, outcome)
+  if redis.call('HSETNX', key(job, 'page'), url, page_json) == 0 then
+    return false
+  end
+  redis.call('RPUSH', key(job, 'pages'), url)
+  redis.call('HINCRBY', key(job), 'pages_' .. outcome, 1)
+  return true
+end
+
+-- Forget what only an unfinished job needs, its place on every host
+-- included; the results stay for the job's time to live (JOB_TTL_SECONDS;
+-- 0 keeps them).  Its leases and delayed retries are dropped as they come
+-- up (the job is no longer live).
+local function drop_transient(job)
+  for _, host in ipairs(redis.call('SMEMBERS', key(job, 'hosts'))) do
+    redis.call('HDEL', host_key(host, 'load'), job)
+    forget_queue(job, host)
+    host_limits(host)
+    reschedule(host)
+  end
+  redis.call('DEL', key(job, 'hosts'), key(job, 'seen'), key(job, 'attempts'),
+             key(job, 'pushes'), key(job, 'tries'))
+  local ttl = number(redis.call('HGET', key(job), 'ttl'), 0)
+  if ttl > 0 then
+    for _, part in ipairs({'page', 'pages', 'image', 'images'}) do
+      redis.call('EXPIRE', key(job, part), ttl)
+    end
+    redis.call('EXPIRE', key(job), ttl)
+  end
+end
+
+-- One admitted page is settled; the last one completes the job, in the
+-- same atomic step as the page itself.
+local function settle(job, url, now)
+  drop_load(job, host_of(url))
+  local pending = redis.call('HINCRBY', key(job), 'pending', -1)
+  if pending <= 0 then
+    redis.call('HSET', key(job), 'status', 'completed', 'finished_at', now)
+    drop_transient(job)
+  end
+end
+
+-- Admit `links` (normalised URLs) at `depth` to a live job: dedup, the
+-- max_pages bound, one queue per host.  Returns how many were admitted.
+local function admit(job, links, depth)
+  local limits = redis.call('HMGET', key(job), 'max_pages', 'pages_admitted')
+  local max_pages, total = tonumber(limits[1]), tonumber(limits[2])
+  local per_host, hosts = {}, {}
+  local admitted = 0
+  for _, link in ipairs(links) do
+    if total >= max_pages then break end
+    if redis.call('SADD', key(job, 'seen'), link) == 1 then
+      local host = host_of(link)
+      enqueue(job, host, depth .. ' ' .. link, false)
+      if not per_host[host] then
+        per_host[host] = 0
+        hosts[#hosts + 1] = host
+      end
+      per_host[host] = per_host[host] + 1
+      total = total + 1
+      admitted = admitted + 1
+    end
+  end
+  for _, host in ipairs(hosts) do
+    add_load(job, host, per_host[host])
+    reschedule(host)
+  end
+  if admitted > 0 then
+    redis.call('HSET', key(job), 'pages_admitted', total)
+    redis.call('HINCRBY', key(job), 'pending', admitted)
+  end
+  return admitted
+end
