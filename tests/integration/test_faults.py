@@ -27,7 +27,9 @@ PAGES = 90
 DELAY = 0.15
 LEASE_SECONDS = 600
 AFTER_FAULT = 60            # far below LEASE_SECONDS
-SETTINGS = dict(WORKER_CONCURRENCY=2, LEASE_SECONDS=LEASE_SECONDS, FETCH_TIMEOUT=3)
+# The default concurrency: a worker holds many tasks (accepted, buffered,
+# on the wire) when it dies.
+SETTINGS = dict(WORKER_CONCURRENCY=16, LEASE_SECONDS=LEASE_SECONDS, FETCH_TIMEOUT=3)
 pytestmark = pytest.mark.slow
 
 
@@ -153,6 +155,20 @@ def test_stalled_worker_resumes_without_double_counting(make_stack):
     check_fault(stack, "SIGSTOP of a worker past 3 heartbeats, then SIGCONT", fault)
     wait_for(lambda: live_workers(stack) == 3, 30, "the resumed worker to rejoin the pool")
     assert stalled[0].alive
+
+
+def test_frozen_worker_killed(make_stack):
+    """SIGSTOP until the pool counts the worker gone, then kill -9: what
+    was pushed to it meanwhile was never accepted, and comes back too."""
+    stack = pool(make_stack)
+
+    def fault(job_id):
+        worker = last_worker(stack, job_id)
+        worker.signal(signal.SIGSTOP)
+        wait_for(lambda: live_workers(stack) == 2, 30, "the stopped worker to miss 3 heartbeats")
+        worker.kill()
+
+    check_fault(stack, "SIGSTOP of a worker past 3 heartbeats, then kill -9", fault)
 
 
 def test_all_workers_killed_then_new_ones_started(make_stack):

@@ -2,156 +2,31 @@
 One contract suite for the job store, run against the real
 L{common.store.JobStore} twice: over L{tests.fakes.FakeRedis} (as the unit
 tests' L{tests.fakes.FakeStore}) and over txredisapi on a redis-server of
-its own (the C{redis_server} fixture).  Both run the same Lua scripts, so
-what the suite checks is the adapter (txredisapi's API and reply shapes
-over fakeredis) and fakeredis itself; a few tests at the end check the
-connection's replies directly.
-
-The real store speaks txredisapi, which needs a running reactor: the
-global reactor runs in one thread for the whole session and each call is
-made in it, the test thread waiting for the answer.  Both stores take
-their time from a L{Clock} that the test advances, so lease expiry and
-heartbeats need no sleeping.
+its own (the C{store} fixture of C{tests/unit/conftest.py}).  Both run the
+same Lua scripts, so what the suite checks is the scripts' contract, the
+adapter (txredisapi's API and reply shapes over fakeredis) and fakeredis
+itself; a few tests at the end check the connection's replies directly.
+Pool-wide politeness (host limits, delays, robots.txt, retries, tokens)
+is in test_store_scheduling.py.
 """
 
 import inspect
 import json
-import queue
-import threading
 
 import pytest
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 from txredisapi import ResponseError, ScriptDoesNotExist
 
 from common import keys, scripts
-from common import store as store_module
 from common.messages import Task
-from common.store import COUNTERS, JobStore, StartResult
+from common.store import JobStore, StartResult
 from tests.fakes import FakeRedis, FakeStore
+from tests.unit.conftest import LEASE, OPTIONS, T0, result_of, untokened, urls
 
-T0 = 1_700_000_000.0
-LEASE = 60
-OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 1000}
 PUBLIC = ("create", "job", "recent_jobs", "images", "pages", "cancel", "lease", "start",
-          "release", "finish", "reap", "heartbeat", "backlog", "ping")
-
-
-def result_of(d):
-    """The result of a Deferred that must have fired already."""
-    results = []
-    d.addBoth(results.append)
-    assert results, f"{d!r} has not fired"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
-
-
-# --- running the real store in a reactor thread -----------------------------------------
-
-
-class ReactorThread:
-    def __init__(self):
-        from twisted.internet import reactor
-        self.reactor = reactor
-        self.thread = threading.Thread(
-            target=reactor.run, kwargs={"installSignalHandlers": False},
-            name="reactor", daemon=True)
-
-    def start(self):
-        self.thread.start()
-        self.call(lambda: None)
-        return self
-
-    def call(self, f, *args, timeout=15):
-        """Run C{f(*args)} in the reactor thread; wait for its (Deferred) result."""
-        answers = queue.Queue()
-
-        def run():
-            maybeDeferred(f, *args).addBoth(answers.put)
-
-        self.reactor.callFromThread(run)
-        try:
-            result = answers.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no answer from the reactor thread within {timeout} s") from None
-        if isinstance(result, Failure):
-            result.raiseException()
-        return result
-
-    def stop(self):
-        self.reactor.callFromThread(self.reactor.stop)
-        self.thread.join(15)
-
-
-@pytest.fixture(scope="session")
-def reactor_thread():
-    thread = ReactorThread().start()
-    yield thread
-    thread.stop()
-
-
-class Harness:
-    """A store whose methods block until their result; the clock to move time."""
-
-    def __init__(self, kind, store, clock, run):
-        self.kind = kind
-        self.store = store
-        self.clock = clock
-        self._run = run
-
-    def __getattr__(self, name):
-        method = getattr(self.store, name)
-        return lambda *args, **kwargs: self._run(lambda: method(*args, **kwargs))
-
-    def advance(self, seconds):
-        self.clock.advance(seconds)
-
-    def command(self, name, *args):
-        """A call of the store's Redis connection (txredisapi's API), blocking."""
-        method = getattr(self.store.redis, name)
-        return self._run(lambda: method(*args))
-
-    # shortcuts used throughout
-    def new_job(self, urls, **options):
-        return self.create(urls, {**OPTIONS, **options})
-
-    def counters(self, job_id):
-        job = self.job(job_id)
-        return {name: int(job[name]) for name in (*COUNTERS, "pending")}
-
-    def status(self, job_id):
-        return self.job(job_id)["status"]
-
-    def crawl(self, task, links=(), images=(), outcome="crawled", found_on=None,
-              max_found_on=100, page=None):
-        """Start and finish C{task} the way a worker does; the finish result."""
-        started = self.start(task, LEASE, False, "w1")
-        assert started.go, started
-        page = page or {"url": task.url, "depth": task.depth, "status": 200}
-        return self.finish(task, outcome, page, list(images), list(links),
-                           found_on or task.url, max_found_on)
-
-
-@pytest.fixture(params=["fake", "redis"])
-def store(request):
-    clock = Clock()
-    clock.advance(T0)
-    if request.param == "fake":
-        yield Harness("fake", FakeStore(clock), clock, lambda f: result_of(maybeDeferred(f)))
-        return
-    server = request.getfixturevalue("redis_server")
-    thread = request.getfixturevalue("reactor_thread")
-    redis = thread.call(store_module.connect, server.url, 2)
-    try:
-        yield Harness("redis", JobStore(redis, clock), clock, thread.call)
-    finally:
-        thread.call(redis.disconnect)
-
-
-def urls(n, host="a.example"):
-    return [f"http://{host}/{i}" for i in range(n)]
+          "reserve", "release", "retry", "store_robots", "robots_rules", "finish", "reap",
+          "heartbeat", "backlog", "ping")
 
 
 # --- the fake's recording keeps the store's shape -----------------------------------
@@ -182,10 +57,18 @@ def test_create_records_a_queued_job(store):
     assert json.loads(job["urls"]) == ["http://a.example/", "http://a.example/b"]
     assert json.loads(job["options"]) == {**OPTIONS, "max_pages": 10}
     assert (job["max_depth"], job["max_pages"], job["scope"]) == ("1", "10", "host")
+    assert (job["host_concurrency"], float(job["host_delay"]), job["robots"]) == ("1000", 0.0, "0")
     assert store.counters(job_id) == {
         "pages_admitted": 2, "pending": 2, "pages_crawled": 0, "pages_failed": 0,
         "pages_skipped": 0, "pages_retried": 0, "images_found": 0}
     assert all(isinstance(v, str) for v in job.values())
+
+
+def test_create_records_the_host_limits_and_whether_robots_txt_is_obeyed(store):
+    job_id = store.new_job(urls(1), robots=True, host_concurrency=2, host_delay=1.5)
+    job = store.job(job_id)
+    assert json.loads(job["options"]) == {**OPTIONS, "host_concurrency": 2, "host_delay": 1.5}
+    assert (job["host_concurrency"], float(job["host_delay"]), job["robots"]) == ("2", 1.5, "1")
 
 
 def test_job_ids_are_fresh_hex(store):
@@ -218,15 +101,17 @@ def test_recent_jobs_newest_first(store):
 
 def test_nothing_is_leased_without_live_workers(store):
     store.new_job(urls(2))
-    assert store.lease(LEASE, 10) == []
+    assert store.lease(LEASE, 10) == ([], None)
 
 
 def test_lease_hands_out_start_urls_and_marks_the_job_running(store):
     job_id = store.new_job(urls(3))
     store.heartbeat("w1", 10, 10)
     store.advance(5)
-    tasks = store.lease(LEASE, 10)
-    assert tasks == [Task(job_id, url, 0, 1) for url in urls(3)]
+    tasks, wake = store.lease(LEASE, 10)
+    assert untokened(tasks) == [Task(job_id, url, 0, 1) for url in urls(3)]
+    assert len({t.lease for t in tasks}) == 3 and all(t.lease > 0 for t in tasks)
+    assert wake is None
     job = store.job(job_id)
     assert job["status"] == "running"
     assert float(job["started_at"]) == T0 + 5
@@ -236,34 +121,34 @@ def test_lease_hands_out_start_urls_and_marks_the_job_running(store):
 def test_lease_takes_at_most_want(store):
     store.new_job(urls(5))
     store.heartbeat("w1", 10, 10)
-    assert len(store.lease(LEASE, 2)) == 2
-    assert len(store.lease(LEASE, 10)) == 3
-    assert store.lease(LEASE, 10) == []
+    assert len(store.tasks(2)) == 2
+    assert len(store.tasks(10)) == 3
+    assert store.tasks(10) == []
 
 
 def test_start_counts_attempts_and_gives_settings_when_asked(store):
     job_id = store.new_job(["http://a.example/"], scope="domain", max_depth=2)
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
-    first = store.start(task, LEASE, True, "w1")
+    [task] = store.tasks(10)
+    first = store.start(task, LEASE, True, "w1", True)
     assert first == StartResult(go=True, attempt=1, settings={
         "urls": ["http://a.example/"], "scope": "domain", "max_depth": 2})
-    second = store.start(task, LEASE, False, "w1")
+    second = store.start(task, LEASE, False, "w1", True)
     assert second == StartResult(go=True, attempt=2, settings=None)
     assert store.status(job_id) == "running"
 
 
 def test_start_of_an_unknown_job_drops(store):
-    result = store.start(Task("e" * 32, "http://a.example/", 0), LEASE, True, "w1")
+    result = store.start(Task("e" * 32, "http://a.example/", 0), LEASE, True, "w1", True)
     assert result == StartResult(go=False, reason="unknown job")
 
 
 def test_start_renews_the_lease_from_now(store):
     store.new_job(urls(1))
     store.heartbeat("w1", 1000, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     store.advance(50)
-    store.start(task, LEASE, False, "w1")
+    store.start(task, LEASE, False, "w1", True)
     store.advance(LEASE - 1)          # 109 s after the lease, 59 after the start
     assert store.reap(3, 11) == (0, 0)
     store.advance(1)
@@ -273,7 +158,7 @@ def test_start_renews_the_lease_from_now(store):
 def test_a_finished_page_records_counters_and_its_page(store):
     job_id = store.new_job(["http://a.example/"])
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     page = {"url": task.url, "depth": 0, "status": 200, "images": 1, "worker": "w1"}
     admitted = store.crawl(task, links=["http://a.example/x", "http://a.example/y"],
                            images=[["http://a.example/i.png", ["img"]]], page=page)
@@ -285,15 +170,15 @@ def test_a_finished_page_records_counters_and_its_page(store):
     assert store.images(job_id, 0, 10) == [
         ("http://a.example/i.png", {"sources": ["img"], "found_on": ["http://a.example/"]})]
     assert store.backlog()["leased"] == 0
-    assert store.lease(LEASE, 10) == [Task(job_id, "http://a.example/x", 1, 1),
-                                      Task(job_id, "http://a.example/y", 1, 1)]
+    assert untokened(store.tasks(10)) == [Task(job_id, "http://a.example/x", 1, 1),
+                                          Task(job_id, "http://a.example/y", 1, 1)]
 
 
 @pytest.mark.parametrize("outcome", ["crawled", "failed", "skipped"])
 def test_each_outcome_has_its_counter(store, outcome):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 10)
-    task = store.lease(LEASE, 10)[0]
+    task = store.tasks(10)[0]
     store.crawl(task, outcome=outcome)
     counters = store.counters(job_id)
     assert counters[f"pages_{outcome}"] == 1
@@ -303,14 +188,14 @@ def test_each_outcome_has_its_counter(store, outcome):
 def test_job_completes_exactly_when_its_frontier_empties(store):
     job_id = store.new_job(["http://a.example/"], max_depth=2)
     store.heartbeat("w1", 10, 10)
-    [root] = store.lease(LEASE, 10)
+    [root] = store.tasks(10)
     assert store.crawl(root, links=["http://a.example/1", "http://a.example/2"]) == 2
-    first, second = store.lease(LEASE, 10)
+    first, second = store.tasks(10)
     assert store.crawl(first, links=["http://a.example/1/a"]) == 1
     assert store.status(job_id) == "running"
     assert store.crawl(second) == 0
     assert store.status(job_id) == "running"      # 1/a is still on the frontier
-    [last] = store.lease(LEASE, 10)
+    [last] = store.tasks(10)
     assert last.depth == 2
     store.advance(3)
     assert store.crawl(last, links=["http://a.example/deeper"]) == 0   # depth 2 == max_depth
@@ -319,27 +204,27 @@ def test_job_completes_exactly_when_its_frontier_empties(store):
     assert float(job["finished_at"]) == T0 + 3
     assert store.counters(job_id)["pending"] == 0
     assert store.counters(job_id)["pages_crawled"] == 4
-    assert store.lease(LEASE, 10) == []
+    assert store.tasks(10) == []
 
 
 def test_links_are_admitted_once(store):
     job_id = store.new_job(["http://a.example/", "http://a.example/s"])
     store.heartbeat("w1", 10, 10)
-    root, other = store.lease(LEASE, 10)
+    root, other = store.tasks(10)
     links = ["http://a.example/x", "http://a.example/x", "http://a.example/",
              "http://a.example/s", "http://a.example/y"]
     assert store.crawl(root, links=links) == 2
     assert store.crawl(other, links=["http://a.example/y", "http://a.example/x",
                                      "http://a.example/z"]) == 1
     assert store.counters(job_id)["pages_admitted"] == 5
-    assert [t.url for t in store.lease(LEASE, 10)] == [
+    assert [t.url for t in store.tasks(10)] == [
         "http://a.example/x", "http://a.example/y", "http://a.example/z"]
 
 
 def test_max_depth_zero_admits_no_links(store):
     job_id = store.new_job(["http://a.example/"], max_depth=0)
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     assert store.crawl(task, links=["http://a.example/x"]) == 0
     assert store.status(job_id) == "completed"
     assert store.counters(job_id)["pages_admitted"] == 1
@@ -348,16 +233,16 @@ def test_max_depth_zero_admits_no_links(store):
 def test_max_pages_caps_admission(store):
     job_id = store.new_job(["http://a.example/"], max_pages=3)
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     assert store.crawl(task, links=urls(5, "a.example")) == 2
     assert store.counters(job_id)["pages_admitted"] == 3
-    assert [t.url for t in store.lease(LEASE, 10)] == urls(2, "a.example")
+    assert [t.url for t in store.tasks(10)] == urls(2, "a.example")
 
 
 def test_max_pages_reached_by_start_urls_admits_nothing(store):
     job_id = store.new_job(urls(2), max_pages=2)
     store.heartbeat("w1", 10, 10)
-    task = store.lease(LEASE, 10)[0]
+    task = store.tasks(10)[0]
     assert store.crawl(task, links=["http://a.example/new"]) == 0
     assert store.counters(job_id)["pages_admitted"] == 2
 
@@ -365,10 +250,10 @@ def test_max_pages_reached_by_start_urls_admits_nothing(store):
 def test_redirect_target_counts_as_seen(store):
     job_id = store.new_job(["http://a.example/", "http://a.example/other"])
     store.heartbeat("w1", 10, 10)
-    root, other = store.lease(LEASE, 10)
+    root, other = store.tasks(10)
     store.crawl(root, found_on="http://a.example/home")
     assert store.crawl(other, links=["http://a.example/home", "http://a.example/new"]) == 1
-    assert [t.url for t in store.lease(LEASE, 10)] == ["http://a.example/new"]
+    assert [t.url for t in store.tasks(10)] == ["http://a.example/new"]
     assert store.images(job_id, 0, 10) == []
 
 
@@ -376,10 +261,10 @@ def test_redirected_page_does_not_admit_its_own_final_url(store):
     # a nav link to the current page, reached through a redirect
     job_id = store.new_job(["http://a.example/"])
     store.heartbeat("w1", 10, 10)
-    [root] = store.lease(LEASE, 10)
+    [root] = store.tasks(10)
     links = ["http://a.example/home", "http://a.example/about"]
     assert store.crawl(root, links=links, found_on="http://a.example/home") == 1
-    assert [t.url for t in store.lease(LEASE, 10)] == ["http://a.example/about"]
+    assert [t.url for t in store.tasks(10)] == ["http://a.example/about"]
     assert store.counters(job_id)["pages_admitted"] == 2
 
 
@@ -389,7 +274,7 @@ def test_redirected_page_does_not_admit_its_own_final_url(store):
 def test_finishing_twice_counts_once(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 10)
-    task = store.lease(LEASE, 10)[0]
+    task = store.tasks(10)[0]
     images = [["http://a.example/i.png", ["img"]]]
     assert store.crawl(task, links=["http://a.example/x"], images=images) == 1
     before = store.counters(job_id)
@@ -404,18 +289,21 @@ def test_finishing_twice_counts_once(store):
 
 def test_start_after_finish_drops_and_frees_the_lease(store):
     store.new_job(urls(2))
-    store.heartbeat("w1", 10, 10)
-    task = store.lease(LEASE, 10)[0]
-    store.crawl(task)
-    store.release(task)  # a lease of the same member, as a duplicate delivery has
-    assert store.start(task, LEASE, False, "w1") == StartResult(go=False, reason="already done")
+    store.heartbeat("w1", 1000, 10)
+    [task] = store.tasks(1)
+    store.accept(task)
+    store.advance(LEASE)
+    assert store.reap(3, 11) == (1, 0)
+    again, _ = store.tasks(10)        # a second delivery of the same page...
+    assert store.done(task) == 0      # ...whose first one finishes late
+    assert store.start(again, LEASE, False, "w1", True) == StartResult(go=False, reason="already done")
     assert store.backlog()["leased"] == 1
 
 
 def test_images_merge_across_pages(store):
     job_id = store.new_job(urls(4))
     store.heartbeat("w1", 10, 10)
-    a, b, c, d = store.lease(LEASE, 10)
+    a, b, c, d = store.tasks(10)
     img = "http://a.example/cat.png"
     store.crawl(a, images=[[img, ["img"]]], max_found_on=2)
     store.crawl(b, images=[[img, ["srcset", "img"], "a cat"]], max_found_on=2)
@@ -432,7 +320,7 @@ def test_images_merge_across_pages(store):
 def test_image_found_on_the_same_page_url_twice_is_listed_once(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 10)
-    a, b = store.lease(LEASE, 10)
+    a, b = store.tasks(10)
     img = "http://a.example/x.png"
     store.crawl(a, images=[[img, ["img"]]], found_on="http://a.example/final")
     store.crawl(b, images=[[img, ["img"]]], found_on="http://a.example/final")
@@ -442,7 +330,7 @@ def test_image_found_on_the_same_page_url_twice_is_listed_once(store):
 def test_alt_is_filled_in_when_first_seen_without(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 10)
-    a, b = store.lease(LEASE, 10)
+    a, b = store.tasks(10)
     img = "http://a.example/x.png"
     store.crawl(a, images=[[img, ["img"]]])
     store.crawl(b, images=[[img, ["img"], "late alt"]])
@@ -452,7 +340,7 @@ def test_alt_is_filled_in_when_first_seen_without(store):
 def test_images_and_pages_are_paged_in_order(store):
     job_id = store.new_job(urls(3))
     store.heartbeat("w1", 10, 10)
-    for i, task in enumerate(store.lease(LEASE, 10)):
+    for i, task in enumerate(store.tasks(10)):
         store.crawl(task, images=[[f"http://a.example/{i}.png", ["img"]]])
     assert [u for u, _ in store.pages(job_id, 0, 2)] == urls(2)
     assert [u for u, _ in store.pages(job_id, 2, 2)] == urls(3)[2:]
@@ -468,7 +356,7 @@ def test_images_and_pages_are_paged_in_order(store):
 def test_cancel_is_idempotent_and_drops_the_frontier(store):
     job_id = store.new_job(urls(4))
     store.heartbeat("w1", 10, 10)
-    leased = store.lease(LEASE, 2)
+    leased = store.tasks(2)
     store.advance(2)
     assert store.cancel(job_id) == "cancelled"
     job = store.job(job_id)
@@ -476,8 +364,8 @@ def test_cancel_is_idempotent_and_drops_the_frontier(store):
     assert float(job["finished_at"]) == T0 + 2
     assert store.cancel(job_id) == "cancelled"
     assert float(store.job(job_id)["finished_at"]) == T0 + 2
-    assert store.lease(LEASE, 10) == []
-    assert store.start(leased[0], LEASE, True, "w1") == StartResult(go=False, reason="cancelled")
+    assert store.tasks(10) == []
+    assert store.start(leased[0], LEASE, True, "w1", True) == StartResult(go=False, reason="cancelled")
     assert store.finish(leased[1], "crawled", {"url": leased[1].url}, [["http://a.example/i", ["img"]]],
                         ["http://a.example/new"], leased[1].url, 100) == -1
     assert store.pages(job_id, 0, 10) == []
@@ -494,7 +382,7 @@ def test_cancel_unknown_job_is_none(store):
 def test_cancel_of_a_completed_job_changes_nothing(store):
     job_id = store.new_job(urls(1))
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     store.crawl(task)
     assert store.cancel(job_id) == "completed"
     assert store.status(job_id) == "completed"
@@ -503,7 +391,7 @@ def test_cancel_of_a_completed_job_changes_nothing(store):
 def test_cancelled_jobs_leases_are_dropped_by_the_reaper(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 1000, 10)
-    store.lease(LEASE, 10)
+    store.tasks(10)
     store.cancel(job_id)
     store.advance(LEASE)
     assert store.reap(3, 11) == (0, 0)
@@ -518,13 +406,13 @@ def test_lease_capacity_is_live_slots_minus_leases(store):
     store.new_job(urls(20))
     store.heartbeat("w1", 10, 3)
     store.heartbeat("w2", 10, 2)
-    first = store.lease(LEASE, 64)
+    first = store.tasks(64)
     assert len(first) == 5
-    assert store.lease(LEASE, 64) == []
+    assert store.tasks(64) == []
     store.crawl(first[0])
-    assert len(store.lease(LEASE, 64)) == 1
+    assert len(store.tasks(64)) == 1
     store.heartbeat("w3", 10, 4)
-    assert len(store.lease(LEASE, 64)) == 4
+    assert len(store.tasks(64)) == 4
 
 
 def test_expired_heartbeat_removes_capacity(store):
@@ -533,10 +421,10 @@ def test_expired_heartbeat_removes_capacity(store):
     store.heartbeat("w2", 30, 3)
     store.advance(11)
     assert store.backlog()["workers"] == 1
-    assert len(store.lease(LEASE, 64)) == 3
+    assert len(store.tasks(64)) == 3
     store.advance(20)
     assert store.backlog()["workers"] == 0
-    assert store.lease(LEASE, 64) == []
+    assert store.tasks(64) == []
 
 
 def test_heartbeat_with_no_slots_keeps_the_worker_alive_without_capacity(store):
@@ -545,7 +433,7 @@ def test_heartbeat_with_no_slots_keeps_the_worker_alive_without_capacity(store):
     assert store.heartbeat("w2", 10, 4) == 2
     assert store.heartbeat("w1", 10, 0) == 2          # draining: alive, no new tasks
     assert store.backlog()["workers"] == 2
-    assert len(store.lease(LEASE, 64)) == 4
+    assert len(store.tasks(64)) == 4
 
 
 def test_heartbeat_with_no_time_left_withdraws_at_once(store):
@@ -554,14 +442,14 @@ def test_heartbeat_with_no_time_left_withdraws_at_once(store):
     store.heartbeat("w2", 10, 4)
     assert store.heartbeat("w1", 0, 0) == 1           # gone
     assert store.backlog()["workers"] == 1
-    assert len(store.lease(LEASE, 64)) == 4
+    assert len(store.tasks(64)) == 4
 
 
 def test_a_worker_that_left_has_its_leases_reclaimed(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 4)
-    a, b = store.lease(LEASE, 10)
-    store.start(a, LEASE, False, "w1")
+    a, b = store.tasks(10)
+    store.start(a, LEASE, False, "w1", True)
     store.heartbeat("w1", 0, 0)
     assert store.reap(3, 11) == (1, 0)
     assert store.counters(job_id)["pages_retried"] == 1
@@ -575,34 +463,37 @@ def test_heartbeat_forgets_expired_workers(store):
     store.advance(1)
     assert store.heartbeat("w2", 5, 2) == 1
     store.new_job(urls(5))
-    assert len(store.lease(LEASE, 64)) == 2
+    assert len(store.tasks(64)) == 2
 
 
-def test_lease_round_robins_across_jobs(store):
+def test_two_jobs_on_two_hosts_are_both_served(store):
     big = store.new_job(urls(100, "big.example"))
     small = store.new_job(urls(2, "small.example"))
     store.heartbeat("w1", 10, 1000)
-    tasks = store.lease(LEASE, 4)
+    tasks = store.tasks(4)
     assert [t.job for t in tasks] == [big, small, big, small]
     assert {t.url for t in tasks if t.job == small} == set(urls(2, "small.example"))
-    rest = store.lease(LEASE, 1000)
+    rest = store.tasks(1000)
     assert len(rest) == 98 and {t.job for t in rest} == {big}
 
 
 def test_small_job_is_not_stuck_behind_a_big_one_leased_one_at_a_time(store):
     store.new_job(urls(100, "big.example"))
     small = store.new_job(urls(2, "small.example"))
-    store.heartbeat("w1", 10, 1000)
-    first = [store.lease(LEASE, 1)[0] for _ in range(4)]
+    store.heartbeat("w1", 100, 1000)
+    first = []
+    for _ in range(4):
+        first += store.tasks(1)
+        store.advance(0.5)          # time passes between two lease rounds
     assert sum(t.job == small for t in first) == 2
 
 
 def test_a_job_created_later_joins_the_rotation(store):
     big = store.new_job(urls(10, "big.example"))
     store.heartbeat("w1", 10, 1000)
-    assert [t.job for t in store.lease(LEASE, 3)] == [big] * 3
+    assert [t.job for t in store.tasks(3)] == [big] * 3
     late = store.new_job(urls(1, "late.example"))
-    assert late in [t.job for t in store.lease(LEASE, 2)]
+    assert late in [t.job for t in store.tasks(2)]
 
 
 # --- reaping -----------------------------------------------------------------------------
@@ -611,25 +502,26 @@ def test_a_job_created_later_joins_the_rotation(store):
 def test_expired_lease_is_requeued_at_the_front(store):
     job_id = store.new_job(urls(3))
     store.heartbeat("w1", 1000, 1)
-    [task] = store.lease(LEASE, 10)
-    store.start(task, LEASE, False, "w1")
+    [task] = store.tasks(10)
+    store.start(task, LEASE, False, "w1", True)
     store.advance(LEASE - 1)
     assert store.reap(3, 11) == (0, 0)
     store.advance(1)
     assert store.reap(3, 11) == (1, 0)
     assert store.counters(job_id)["pages_retried"] == 1
     assert store.backlog()["leased"] == 0
-    [again] = store.lease(LEASE, 10)
-    assert again == Task(job_id, task.url, 0, attempt=2)
+    [again] = store.tasks(10)
+    assert untokened([again]) == [Task(job_id, task.url, 0, attempt=2)]
+    assert again.lease != task.lease
 
 
 def test_a_task_out_of_attempts_fails_and_the_job_completes(store):
     job_id = store.new_job(["http://a.example/"])
     store.heartbeat("w1", 1000, 10)
     for attempt in (1, 2):
-        [task] = store.lease(LEASE, 10)
+        [task] = store.tasks(10)
         assert task.attempt == attempt
-        store.start(task, LEASE, False, "w1")
+        store.start(task, LEASE, False, "w1", True)
         store.advance(LEASE)
         assert store.reap(2, 100) == ((1, 0) if attempt == 1 else (0, 1))
     job = store.job(job_id)
@@ -649,7 +541,7 @@ def test_a_task_pushed_too_often_fails_without_an_attempt(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 1000, 1)
     for round_ in (1, 2):
-        [task] = store.lease(LEASE, 10)
+        [task] = store.tasks(10)
         assert task.url == "http://a.example/0"
         store.advance(LEASE)
         requeued, failed = store.reap(3, 2)
@@ -657,42 +549,44 @@ def test_a_task_pushed_too_often_fails_without_an_attempt(store):
     [(_, page)] = store.pages(job_id, 0, 10)
     assert page["error"] == "gave up after 0 attempts (2 deliveries): lease expired"
     assert store.status(job_id) == "running"
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     assert task.url == "http://a.example/1"
 
 
-def test_released_task_is_requeued_on_the_next_reap(store):
+def test_a_released_task_is_leased_again_at_once(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 1000, 10)
-    first, second = store.lease(LEASE, 10)
-    store.release(first)
-    assert store.reap(3, 11) == (1, 0)
-    assert store.counters(job_id)["pages_retried"] == 1
+    first, second = store.tasks(10)
+    assert store.release(first, False) == 1
     assert store.backlog()["leased"] == 1
-    assert store.lease(LEASE, 10) == [first]
+    assert untokened(store.tasks(10)) == untokened([first])
+    assert store.reap(3, 11) == (0, 0)
+    assert store.counters(job_id)["pages_retried"] == 0
 
 
 def test_release_of_a_finished_task_is_harmless(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 1000, 10)
-    task = store.lease(LEASE, 10)[0]
+    task = store.tasks(10)[0]
     store.crawl(task)
-    store.release(task)
+    assert store.release(task, True) == 0
     assert store.reap(3, 11) == (0, 0)
     assert store.counters(job_id)["pages_retried"] == 0
+    assert [t.url for t in store.tasks(10)] == []       # the other one is still leased
+    assert store.counters(job_id)["pages_crawled"] == 1
 
 
 def test_late_finish_after_a_requeue_is_counted_once(store):
     job_id = store.new_job(["http://a.example/"])
     store.heartbeat("w1", 1000, 10)
-    [task] = store.lease(LEASE, 10)
-    store.start(task, LEASE, False, "w1")
+    [task] = store.tasks(10)
+    store.start(task, LEASE, False, "w1", True)
     store.advance(LEASE)
     assert store.reap(3, 11) == (1, 0)
-    [again] = store.lease(LEASE, 10)
+    [again] = store.tasks(10)
     assert store.finish(task, "crawled", {"url": task.url}, [], [], task.url, 100) == 0
     assert store.status(job_id) == "completed"
-    assert store.start(again, LEASE, False, "w1").go is False
+    assert store.start(again, LEASE, False, "w1", True).go is False
     assert store.finish(again, "crawled", {"url": task.url}, [], [], task.url, 100) == -1
     assert store.counters(job_id)["pages_crawled"] == 1
 
@@ -701,24 +595,24 @@ def test_a_dead_owners_leases_come_back_before_they_expire(store):
     job_id = store.new_job(urls(3))
     store.heartbeat("w1", 10, 10)
     store.heartbeat("w2", 1000, 10)
-    a, b, c = store.lease(LEASE, 10)
-    store.start(a, LEASE, False, "w1")
-    store.start(b, LEASE, False, "w2")
+    a, b, c = store.tasks(10)
+    store.start(a, LEASE, False, "w1", True)
+    store.start(b, LEASE, False, "w2", True)
     store.advance(10)
     assert store.reap(3, 11) == (0, 0)     # w1's heartbeat ends now, not before
     store.advance(1)
     assert store.reap(3, 11) == (1, 0)     # only the task w1 had started
     assert store.counters(job_id)["pages_retried"] == 1
     assert store.backlog()["leased"] == 2
-    assert store.lease(LEASE, 10) == [Task(job_id, a.url, 0, attempt=2)]
+    assert untokened(store.tasks(10)) == [Task(job_id, a.url, 0, attempt=2)]
     assert store.reap(3, 11) == (0, 0)
 
 
 def test_a_live_owners_leases_stay_until_they_expire(store):
     store.new_job(urls(1))
     store.heartbeat("w1", 10, 10)
-    [task] = store.lease(LEASE, 10)
-    store.start(task, LEASE, False, "w1")
+    [task] = store.tasks(10)
+    store.start(task, LEASE, False, "w1", True)
     for _ in range(5):
         store.advance(8)
         store.heartbeat("w1", 10, 10)
@@ -728,22 +622,24 @@ def test_a_live_owners_leases_stay_until_they_expire(store):
     assert store.reap(3, 11) == (1, 0)
 
 
-def test_a_started_task_that_lost_its_lease_gets_no_owner(store):
+def test_a_task_that_arrives_after_its_lease_was_reaped_is_dropped(store):
     job_id = store.new_job(urls(1))
     store.heartbeat("w1", 1000, 10)
-    [task] = store.lease(LEASE, 10)
+    [task] = store.tasks(10)
     store.advance(LEASE)
     assert store.reap(3, 11) == (1, 0)
-    assert store.start(task, LEASE, False, "w1").go    # late: the lease is gone
+    assert store.start(task, LEASE, False, "w1", True) == StartResult(go=False, reason="lease lost")
     assert store.backlog()["leased"] == 0
     assert store.counters(job_id)["pages_retried"] == 1
+    [again] = store.tasks(10)
+    assert again.attempt == 1                      # the late start counted no attempt
 
 
 def test_a_draining_workers_pages_in_flight_are_not_requeued(store):
     job_id = store.new_job(urls(2))
     store.heartbeat("w1", 10, 10)
-    task = store.lease(LEASE, 10)[0]
-    store.start(task, LEASE, False, "w1")
+    task = store.tasks(10)[0]
+    store.start(task, LEASE, False, "w1", True)
     store.heartbeat("w1", 10, 0)      # stop: no new tasks, finish what is running
     assert store.reap(3, 11) == (0, 0)
     assert store.counters(job_id)["pages_retried"] == 0
@@ -754,7 +650,7 @@ def test_a_draining_workers_pages_in_flight_are_not_requeued(store):
 def test_reap_respects_its_limit(store):
     store.new_job(urls(5))
     store.heartbeat("w1", 1000, 10)
-    store.lease(LEASE, 10)
+    store.tasks(10)
     store.advance(LEASE)
     assert store.reap(3, 11, 2) == (2, 0)
     assert store.reap(3, 11, 10) == (3, 0)
@@ -767,7 +663,7 @@ def test_backlog_and_ping(store):
     assert store.backlog() == {"leased": 0, "workers": 0}
     store.heartbeat("w1", 10, 2)
     store.new_job(urls(3))
-    store.lease(LEASE, 10)
+    store.tasks(10)
     assert store.backlog() == {"leased": 2, "workers": 1}
     store.ping(2)
 
@@ -847,7 +743,7 @@ def test_scripts_are_sent_again_after_a_script_flush(store):
     assert store.command("script_exists", scripts.HEARTBEAT.sha) is False
     assert store.heartbeat("w1", 10, 10) == 1
     assert store.command("script_exists", scripts.HEARTBEAT.sha) is True
-    assert len(store.lease(LEASE, 10)) == 2
+    assert len(store.tasks(10)) == 2
 
 
 # --- the fake's inspection --------------------------------------------------------------
@@ -863,6 +759,10 @@ def test_fake_state_is_read_with_the_key_names():
     assert state.smembers(keys.job(job_id, "seen")) == set(urls(2))
     assert state.zscore(keys.JOBS, job_id) == T0
     assert state.zscore(keys.WORKERS, "w1") == T0 + 10
+    assert state.zscore(keys.READY, "http://a.example") is not None
+    assert state.hget(keys.host("http://a.example", "load"), job_id) == "2"
+    assert state.lrange(keys.job(job_id, "frontier:http://a.example"), 0, -1) == [
+        f"0 {url}" for url in urls(2)]
 
 
 def test_fake_redis_refuses_what_needs_a_connection_of_its_own():
