@@ -180,7 +180,8 @@ class JobStore:
         """
         Reserve the fetch start of an accepted task on a paced host; fires
         with None when it may start now, else with the time it went to the
-        delayed set for (or C{"lost"} when its lease is no longer its own).
+        delayed set for (or C{"lost"} when its lease is no longer its own,
+        or its job ended or its page was recorded meanwhile).
         """
         reply = await scripts.RESERVE(self.redis, *_task_args(task), repr(self.clock.seconds()))
         if reply[0] == "go":

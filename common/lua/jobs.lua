@@ -1,5 +1,14 @@
 -- Settling pages and ending jobs.
 
+-- Whether a task is still to be crawled: its job is live and its page not
+-- recorded.  A held lease of any other task is only to be dropped: an ended
+-- job's queues and counters per URL are gone (drop_transient) and must not
+-- come back.
+local function wanted(job, url)
+  return is_live(redis.call('HGET', key(job), 'status'))
+    and redis.call('HEXISTS', key(job, 'page'), url) == 0
+end
+
 -- Record a page once.  Returns false when it was recorded before, which is
 -- what makes a second delivery of the same task harmless.
 local function record_page(job, url, page_json, outcome)

@@ -1,12 +1,17 @@
 -- A task that waited in a worker's queue is about to start on a host with
 -- a delay: reserve the host's next fetch start, or, if it is not due yet,
--- put the task in the delayed set until it is (not an attempt).
+-- put the task in the delayed set until it is (not an attempt).  A task
+-- whose job ended or whose page was recorded meanwhile is dropped.
 -- ARGV: prefix, job, depth, url, token, now
 -- Returns {'go'}, {'wait', due} or {'drop', reason}.
 local job, depth, url, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local member = lease_member(job, depth, url)
 if not holds(member, token) then
   return {'drop', 'lease lost'}
+end
+if not wanted(job, url) then
+  drop_lease(member)
+  return {'drop', 'job over or page done'}
 end
 local due = reserve_start(host_of(url), tonumber(ARGV[6]))
 if due then

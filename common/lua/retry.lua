@@ -1,13 +1,18 @@
 -- A try failed in a way that may pass (a timeout, a 503): the task waits
 -- in the delayed set until `due`, holding no worker slot, and the outcome
 -- joins the page's history.  With `pause` (a 429/503 said Retry-After) the
--- whole host waits until then.
+-- whole host waits until then.  A task whose job ended, or whose page was
+-- recorded, is only let go of.
 -- ARGV: prefix, job, depth, url, token, due, pause, try_json
 -- Returns 1, or 0 when the lease was not this push's (it was taken back).
 local job, depth, url, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local member = lease_member(job, depth, url)
 if not holds(member, token) then
   return 0
+end
+if not wanted(job, url) then
+  drop_lease(member)
+  return 1
 end
 local host = host_of(url)
 if ARGV[7] ~= '' then

@@ -4,7 +4,8 @@
 -- now and try again later, with backoff; after `max_tries` failures in a
 -- row the host's pages are skipped, with `note` as the reason, for `keep`
 -- seconds).  The robots.txt fetch was the host's fetch, so the task goes
--- back to the front of its queue and waits its turn (not an attempt).
+-- back to the front of its queue and waits its turn (not an attempt), if
+-- its job is still live and its page not recorded.
 -- ARGV: prefix, job, depth, url, token, now, outcome, body, crawl_delay,
 --       keep, note, fetched_at, max_tries, retry_seconds
 local job, depth, url, token = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -37,9 +38,11 @@ redis.call('HSET', h, 'start_next', math.max(number(v[1], 0), next_start),
            'lease_next', math.max(number(v[2], 0), next_start))
 if holds(member, token) then
   drop_lease(member)
-  put_back(member)
-  redis.call('HINCRBY', key(job, 'attempts'), url, -1)
-  redis.call('HINCRBY', key(job, 'pushes'), url, -1)
+  if wanted(job, url) then
+    put_back(member)
+    redis.call('HINCRBY', key(job, 'attempts'), url, -1)
+    redis.call('HINCRBY', key(job, 'pushes'), url, -1)
+  end
 else
   reschedule(host)
 end

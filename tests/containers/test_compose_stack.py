@@ -60,6 +60,14 @@ def _hostname_of(worker_id, hostnames):
     return matches[0] if len(matches) == 1 else None
 
 
+def _site_manners(stack, reset=False):
+    """What the fixture site saw of the crawler (site_server.py's /_stats)."""
+    url = "http://127.0.0.1:8080/_stats" + ("?reset=1" if reset else "")
+    out = stack.compose("exec", "-T", "site", "python3", "-c",
+                        f"import urllib.request; print(urllib.request.urlopen({url!r}).read().decode())")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def _wait_crawled(stack, job_id, at_least, timeout=120):
     """Wait until at least `at_least` pages are crawled; return the job then."""
     def probe():
@@ -111,12 +119,18 @@ def test_three_workers_share_the_work(stack, fixture_site):
     assert len(hostnames) == WORKERS
 
     started = time.monotonic()
+    _site_manners(stack, reset=True)
     job_id = stack.submit([SITE + "/b/"], max_depth=10)
     stack.wait_completed(job_id, timeout=240)
     job, images, pages = _assert_exact(
         stack, job_id, fixture_site.large_pages, fixture_site.large_images)
     _baseline.update(images=images, pages=_page_urls(pages))
-    print(f"large crawl, {WORKERS} workers: {time.monotonic() - started:.1f}s")
+    manners = _site_manners(stack)
+    print(f"large crawl, {WORKERS} workers: {time.monotonic() - started:.1f}s; the site saw {manners}")
+    # One crawler, however many workers: the pool-wide limit (HOST_CONCURRENCY,
+    # 4 by default) holds at the site, and robots.txt is fetched at most once.
+    assert 2 <= manners["most_in_flight"] <= 4, manners
+    assert manners["robots"] <= 1, manners
 
     per_host = {}
     for page in pages:

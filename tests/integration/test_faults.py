@@ -23,8 +23,9 @@ import pytest
 from tests.site import FixtureSite, hang, page, slow
 from tests.wait import wait_for
 
-PAGES = 90
-DELAY = 0.15
+PAGES = 300
+IMAGES = 30                 # per page, besides the two below
+DELAY = 0.02
 LEASE_SECONDS = 600
 AFTER_FAULT = 60            # far below LEASE_SECONDS
 # The default concurrency: a worker holds many tasks (accepted, buffered,
@@ -33,13 +34,27 @@ SETTINGS = dict(WORKER_CONCURRENCY=16, LEASE_SECONDS=LEASE_SECONDS, FETCH_TIMEOU
 pytestmark = pytest.mark.slow
 
 
+def _page(i, pages):
+    """A page of about 14 KB with IMAGES + 2 images: parsing it takes the
+    worker real time, as on the web, so tasks queue up in the workers."""
+    figures = "".join(
+        f'<figure class="photo" data-k="{k}"><img src="/img/{i}/{k}.jpg" width="320" height="200" '
+        f'alt="photo {k} of page {i}"><figcaption>Photo {k}: the harbour at dusk, seen from the '
+        f'old lighthouse, with the fishing boats coming in</figcaption></figure>\n'
+        for k in range(IMAGES))
+    prose = "".join(f'<p class="text">Paragraph {k} of page {i}, about nothing much; a crawler '
+                    f'reads it all the same and moves on.</p>\n' for k in range(40))
+    return (f'<!doctype html><html><head><title>Page {i}</title></head><body><nav><a href="/">home</a>'
+            f'<a href="/p/{(i + 1) % pages}">next</a></nav><main>'
+            f'<img src="/img/{i}-a.png"><img srcset="/img/{i}-b.png 2x" alt="p{i}">\n'
+            f'{figures}{prose}</main></body></html>')
+
+
 def fan_out(pages=PAGES, delay=DELAY, extra=None):
     home = '<img src="/img/home.png">' + "".join(f'<a href="/p/{i}">{i}</a>' for i in range(pages))
     routes = {"/": page(home)}
     for i in range(pages):
-        html = (f'<img src="/img/{i}-a.png"><img srcset="/img/{i}-b.png 2x" alt="p{i}">'
-                f'<a href="/">home</a><a href="/p/{(i + 1) % pages}">next</a>')
-        routes[f"/p/{i}"] = (200, {"Content-Type": "text/html"}, slow(delay, html))
+        routes[f"/p/{i}"] = (200, {"Content-Type": "text/html"}, slow(delay, _page(i, pages)))
     routes.update(extra or {})
     return routes
 
@@ -47,6 +62,7 @@ def fan_out(pages=PAGES, delay=DELAY, extra=None):
 def expected(site, pages=PAGES):
     images = {site.url("/img/home.png")}
     images.update(site.url(f"/img/{i}-{k}.png") for i in range(pages) for k in "ab")
+    images.update(site.url(f"/img/{i}/{k}.jpg") for i in range(pages) for k in range(IMAGES))
     return {site.url("/"), *(site.url(f"/p/{i}") for i in range(pages))}, images
 
 
@@ -68,14 +84,14 @@ def last_worker(stack, job_id):
 
 def crawl_with_fault(stack, fault=None):
     """
-    Crawl the fan-out; once 15 pages are done run C{fault(job_id)}.
+    Crawl the fan-out; once a third of the pages are done run C{fault(job_id)}.
 
     @return: C{(site, job, page lines, images, seconds from the fault to
         the job's completion)}.
     """
     with FixtureSite(fan_out()) as site:
         job_id = stack.client.submit([site.url("/")])
-        wait_for(lambda: stack.client.job(job_id)["stats"]["pages_crawled"] >= 15, 60,
+        wait_for(lambda: stack.client.job(job_id)["stats"]["pages_crawled"] >= PAGES // 3, 60,
                  "the crawl to be under way")
         assert stack.client.job(job_id)["status"] == "running"
         began = time.monotonic()
@@ -321,7 +337,7 @@ def test_poison_pages_fail_alone(make_stack):
 
 
 def test_small_job_is_not_stuck_behind_a_huge_one(make_stack):
-    stack = pool(make_stack, workers=2)
+    stack = pool(make_stack, workers=2, WORKER_CONCURRENCY=2)
     big = fan_out(pages=400, delay=0.05)
     small = {"/": page('<img src="/s.png"><a href="/1">1</a>'), "/1": page('<img src="/s1.png">')}
     with FixtureSite(big) as big_site, FixtureSite(small) as small_site:
