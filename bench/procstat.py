@@ -29,6 +29,19 @@ def cpu_seconds(pid):
     return (int(after_name[11]) + int(after_name[12])) / _CLOCK_TICKS
 
 
+def children(pid):
+    """The pids whose parent is C{pid}, from C{/proc/*/stat}."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue            # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def memory_mb(pid):
     """C{{"rss": MB now, "peak": MB at most so far}}."""
     status = {}
