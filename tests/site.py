@@ -35,6 +35,7 @@ class Request:
     """One request as the site saw it."""
 
     path: str
+    host: str                   # the address it was served on
     start: float                # time.monotonic() when the request had arrived
     in_flight: int              # requests in flight on this site at its start, itself included
     end: float = None           # when its answer was ready, just before it was sent
@@ -106,7 +107,7 @@ class FixtureSite:
         with self._lock:
             self._in_flight += 1
             self.hits[path] += 1
-            record = Request(path, time.monotonic(), self._in_flight)
+            record = Request(path, self.host, time.monotonic(), self._in_flight)
             self.requests.append(record)
             return record, self.hits[path]
 

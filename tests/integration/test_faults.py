@@ -6,8 +6,9 @@ can pass by waiting a lease out.  A dead or frozen worker's tasks (those it
 was fetching, those in its buffers, those on the wire to it) come back
 after its missed heartbeats.
 
-The site is a fan-out of slow pages, so that the crawl is mid-flight when
-the fault hits; the expected sets are known from the site's shape.  Each
+The site is a fan-out of 300 pages of about 14 KB and 32 images each, so
+that the workers are busy (tasks queue up in them) when the fault hits a
+third of the way in; the expected sets are known from the site's shape.  Each
 fault test first crawls the same site with no fault in the same stack, and
 prints how many seconds the fault added (`pytest -s` shows them).
 """

@@ -86,6 +86,7 @@ def served(site, path):
 # --- per-host limits across the pool -----------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", [2, None], ids=["host_concurrency=2", "default"])
 def test_host_concurrency_holds_across_the_pool(make_stack, limit):
     stack = pool(make_stack)
@@ -102,6 +103,7 @@ def test_host_concurrency_holds_across_the_pool(make_stack, limit):
           f"{sorted({p['worker'] for p in pages.values()})}")
 
 
+@pytest.mark.slow
 def test_host_delay_spaces_the_starts_of_fetches(make_stack):
     """C{host_delay} from the query string of a text submission."""
     stack = pool(make_stack)
@@ -117,6 +119,7 @@ def test_host_delay_spaces_the_starts_of_fetches(make_stack):
     assert_spaced(site, site.seen(), 0.5)
 
 
+@pytest.mark.slow
 def test_two_jobs_on_one_host_get_the_stricter_limits(make_stack):
     """One job asks for one fetch at a time, the other for 0.3 s between
     starts: while both crawl the host, both limits hold."""
@@ -141,6 +144,7 @@ def test_two_jobs_on_one_host_get_the_stricter_limits(make_stack):
     assert_spaced(site, both, 0.3)
 
 
+@pytest.mark.slow
 def test_crawl_delay_of_robots_txt_spaces_the_fetches(make_stack):
     stack = pool(make_stack)
     paths = [f"/p/{i}" for i in range(4)]
@@ -307,7 +311,7 @@ def test_retry_after_seconds_delays_the_retry_and_pauses_the_host(make_stack):
     """A 503 with Retry-After: 2: the retry comes 2 s after the answer, and
     no other fetch starts on the host meanwhile (another job's included)."""
     stack = pool(make_stack)
-    grace = 0.3     # for the pause to reach the other workers
+    grace = 0.5     # for the pause to reach the other workers
     paths = [f"/p/{i}" for i in range(6)]
     routes = {**fan_out(paths, delay=0.3),
               "/busy": [page("busy", status=503, **{"Retry-After": "2"}), page('<img src="/img/ok.png">')]}
