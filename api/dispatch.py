@@ -16,7 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from common import messages, wire
+from common import curve, messages, wire
 from common.store import REDIS_DOWN
 
 log = Logger()
@@ -55,8 +55,10 @@ class Dispatcher(Service):
     def startService(self):
         super().startService()
         self._zmq = wire.factory(self._reactor)
-        self._tasks = wire.push(self._zmq, "bind", self._config.zmq_tasks_bind, 10 * BATCH)
-        self._notices = wire.pull(self._zmq, "bind", self._config.zmq_links_bind, 10_000, self._notice)
+        keys = curve.server_keys(self._config.zmq_keys_dir)
+        self._tasks = wire.push(self._zmq, "bind", self._config.zmq_tasks_bind, 10 * BATCH, keys)
+        self._notices = wire.pull(
+            self._zmq, "bind", self._config.zmq_links_bind, 10_000, self._notice, keys)
         self._fatal.watch(self._round.start(self._config.reap_interval, now=True), "the dispatch round")
         log.info("dispatching on {tasks}, notices on {links}",
                  tasks=self._config.zmq_tasks_bind, links=self._config.zmq_links_bind)

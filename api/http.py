@@ -4,22 +4,35 @@ JSON over twisted.web: the plumbing every API resource shares.
 A resource defines C{async def GET(self, request)} (or POST, DELETE) that
 returns C{(status, body)} or raises L{ApiError}; L{JsonResource} turns that
 into a response, a JSON 405 for other methods and a JSON 500 (logged) for
-bugs.  L{BoundedRequest} refuses bodies over C{MAX_REQUEST_BYTES} without
-buffering them.
+bugs.  L{Tokens} guards a resource with bearer tokens; L{TimedStore} makes
+a Redis that does not answer a 503 within seconds.  The connection level
+(body cap, deadlines) is L{api.site}.
 """
 
+import functools
+import hashlib
 import hmac
 import json
+from http import HTTPStatus
+from types import CoroutineType
 from urllib.parse import parse_qs
 
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, TimeoutError, ensureDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
+from twisted.web.server import NOT_DONE_YET, Site
+
+from common.store import REDIS_DOWN
 
 log = Logger()
 
 JSON_TYPE = b"application/json; charset=utf-8"
+# twisted.web knows no phrase for 422 (and a few others) and sends
+# "Unknown Status"; Python's table has them all.
+PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+# What a 503 asks a client to wait: Redis restarts take seconds, and the
+# pool reconnects within two (common.store.connect).
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -36,11 +49,17 @@ def error_body(code, message):
 
 
 def encode(body):
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """
+    Compact UTF-8 JSON.  A lone surrogate (JSON may carry one, as C{\\ud800})
+    cannot be UTF-8: it goes out as the same JSON escape instead of raising
+    and leaving the client without an answer.
+    """
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 def write_json(request, status, body, headers=None):
-    request.setResponseCode(status)
+    request.setResponseCode(status, PHRASES.get(status))
     request.setHeader(b"content-type", JSON_TYPE)
     request.setHeader(b"cache-control", b"no-store")
     for name, value in (headers or {}).items():
@@ -61,10 +80,44 @@ def query(request):
     return parse_qs(raw.decode("utf-8", "replace"))
 
 
+def _digest(value):
+    return hashlib.sha256(value).digest()
+
+
+class Tokens:
+    """
+    The bearer tokens a resource accepts; none at all leaves it open.
+
+    A request's C{Authorization} header is compared with every token, all
+    of them every time and each in constant time, as SHA-256 digests: the
+    time taken says neither which token matched nor how long any is.
+    C{setting} names where the tokens come from, for the 401's message.
+    """
+
+    def __init__(self, tokens=(), setting="API_TOKEN"):
+        self._digests = tuple(_digest(b"Bearer " + token.encode("ascii")) for token in tokens)
+        self._setting = setting
+
+    def __bool__(self):
+        return bool(self._digests)
+
+    def check(self, request):
+        """@raise ApiError: 401, unless the request carries one of the tokens."""
+        if not self._digests:
+            return
+        given = _digest(request.getHeader(b"authorization") or b"")
+        matched = False
+        for digest in self._digests:
+            matched |= hmac.compare_digest(given, digest)
+        if not matched:
+            raise ApiError(401, "unauthorized", f"send Authorization: Bearer <{self._setting}>",
+                           {b"www-authenticate": b"Bearer"})
+
+
 class JsonResource(Resource):
     """A resource whose methods are coroutines returning C{(status, body)}."""
 
-    token = ""
+    tokens = Tokens()
 
     def getChild(self, path, request):
         return NotFound()
@@ -79,14 +132,14 @@ class JsonResource(Resource):
             write_json(request, 405, error_body("method_not_allowed", f"{name} is not allowed here"),
                        {b"allow": ", ".join(allowed).encode()})
             return NOT_DONE_YET
-        ensureDeferred(self._respond(request, method))
+        ensureDeferred(self._respond(request, method)).addErrback(_unwritten, request)
         return NOT_DONE_YET
 
     async def _respond(self, request, method):
         finished = []
         request.notifyFinish().addBoth(finished.append)
         try:
-            self.check_token(request)
+            self.tokens.check(request)
             body_error = getattr(request, "body_error", None)
             if body_error is not None:
                 raise body_error
@@ -98,15 +151,20 @@ class JsonResource(Resource):
             result = (500, error_body("internal", "internal error; the server logged it"))
         if finished or result is None:
             return
+        if request.startedWriting:
+            # A streamed export failed part way: cut the connection, so
+            # that the client cannot take the part for the whole.
+            request.loseConnection()
+            return
         write_json(request, *result)
 
-    def check_token(self, request):
-        if not self.token:
-            return
-        given = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <API_TOKEN>",
-                           {b"www-authenticate": b"Bearer"})
+
+def _unwritten(failure, request):
+    """A response that could not be written (a bug) closes its connection
+    instead of leaving the client waiting on it for ever."""
+    log.failure("writing the response to {method} {uri} failed", failure,
+                method=request.method, uri=request.uri)
+    request.loseConnection()
 
 
 class NotFound(JsonResource):
@@ -116,43 +174,43 @@ class NotFound(JsonResource):
     POST = DELETE = GET
 
 
-class BoundedRequest(Request):
-    """A request that stops buffering its body past C{max_bytes}."""
+class TimedStore:
+    """
+    The job store as requests use it.  txredisapi's pool holds a command
+    while Redis is down or restarting (it reconnects), so a request would
+    wait as long as Redis does.  Here every call that returns a Deferred or
+    a coroutine has C{seconds} on C{clock}; one that times out or finds
+    Redis unreachable fails with a 503 C{unavailable} and C{Retry-After}.
+    Other failures pass through unchanged: a bug stays a 500.
+    """
 
-    max_bytes = 1024 * 1024
+    def __init__(self, store, clock, seconds):
+        self._store = store
+        self._clock = clock
+        self._seconds = seconds
 
-    def gotLength(self, length):
-        self._received = 0
-        self.body_error = None
-        if length is not None and length > self.max_bytes:
-            self._too_large()
-        super().gotLength(length if self.body_error is None else 0)
+    def __getattr__(self, name):
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+        return functools.partial(self._call, name, attribute)
 
-    def _too_large(self):
-        self.body_error = ApiError(
-            413, "body_too_large", f"the request body is over {self.max_bytes} bytes")
+    def _call(self, name, method, *args, **kwargs):
+        result = method(*args, **kwargs)
+        if isinstance(result, CoroutineType):
+            result = Deferred.fromCoroutine(result)
+        if not isinstance(result, Deferred):
+            return result
+        result.addTimeout(self._seconds, self._clock)
+        return result.addErrback(self._unavailable, name)
 
-    def handleContentChunk(self, data):
-        if self.body_error is not None:
-            return
-        self._received += len(data)
-        if self._received > self.max_bytes:
-            self._too_large()
-            self.content.seek(0)
-            self.content.truncate()
-            return
-        super().handleContentChunk(data)
-
-
-def bounded_request_factory(max_bytes):
-    """A C{Site.requestFactory} for requests capped at C{max_bytes}."""
-
-    def make(*args, **kwargs):
-        request = BoundedRequest(*args, **kwargs)
-        request.max_bytes = max_bytes
-        return request
-
-    return make
+    def _unavailable(self, failure, name):
+        failure.trap(TimeoutError, *REDIS_DOWN)
+        log.warn("the job store failed {call}: {error}", call=name, error=failure.getErrorMessage())
+        what = (f"did not answer within {self._seconds:g} s" if failure.check(TimeoutError)
+                else "is unreachable")
+        raise ApiError(503, "unavailable", f"the job store {what}; try again shortly",
+                       {b"retry-after": str(RETRY_AFTER_SECONDS).encode()})
 
 
 class QuietSite(Site):

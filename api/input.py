@@ -9,11 +9,18 @@ Accepted bodies:
     URLs separated by white space, or run together as C{curl -d @file}
     sends them; a form field C{urls=...} is understood too.
 Options may also come as query parameters; the body wins.
+
+Any body is within C{MAX_REQUEST_BYTES}.  JSON is checked before it is
+parsed: UTF-8 (RFC 8259), nested no deeper than L{MAX_JSON_DEPTH} (Python's
+parser recurses, and deep nesting ends in a RecursionError); and after:
+no lone surrogate (C{"\\ud800"}), which no URL or name can hold and UTF-8
+cannot carry back in a message.
 """
 
 import json
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 from urllib.parse import parse_qs
 
 from common.urls import SCOPES, InvalidURL, check_start_url, split_url_list
@@ -24,6 +31,17 @@ MAX_HOST_DELAY = 3600
 _TEXT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
 _JSON_TYPES = ("application/json", "text/json")
 _FORM_FIELD = re.compile(r"\s*(urls|max_depth|scope|max_pages|host_concurrency|host_delay)=")
+# A submission nests two deep; the bound leaves room and stays far below
+# the recursion limit.
+MAX_JSON_DEPTH = 64
+# A string runs to its closing quote, or to the end when it has none: a
+# pattern that could fail would be tried again from every later quote, in
+# quadratic time on text such as '"\\"\\"\\"...'.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+# Values quoted in messages are cut to this many characters.
+_SHOWN = 60
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,49 @@ def media_type(content_type):
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _from_json(body):
+def _shown(value):
+    """C{repr(value)}, cut short: a message need not echo a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+def json_depth(text):
+    """
+    How deep the arrays and objects of JSON C{text} nest, counted without
+    parsing: strings dropped, then the running sum of opening (+1) and
+    closing (-1) brackets, all in C loops.  Malformed text gets a number
+    too; the parser refuses it afterwards.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
+
+
+def load_json(body):
+    """
+    The JSON value in C{body} (bytes), checked before and after parsing.
+
+    @raise InputError: 400 naming the problem.
+    """
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(400, "malformed_json", "a JSON body must be UTF-8") from None
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InputError(400, "json_too_deep", f"the JSON body nests deeper than {MAX_JSON_DEPTH}")
+    try:
+        data = json.loads(text)
+    except ValueError as e:
         raise InputError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(400, "malformed_json", "the JSON body holds a lone surrogate (\\ud800 to "
+                         "\\udfff without its pair)") from None
+    return data
+
+
+def _from_json(body):
+    data = load_json(body)
     if isinstance(data, list):
         return data, {}
     if not isinstance(data, dict):
@@ -88,7 +144,7 @@ def _integer(name, value, low, high):
         except ValueError:
             pass
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InputError(422, "bad_option", f"{name} must be an integer, got {value!r}")
+        raise InputError(422, "bad_option", f"{name} must be an integer, got {_shown(value)}")
     if not low <= value <= high:
         raise InputError(422, "bad_option", f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -102,7 +158,8 @@ def _seconds(name, value, high):
         except ValueError:
             pass
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-        raise InputError(422, "bad_option", f"{name} must be a number of seconds, got {value!r}")
+        raise InputError(422, "bad_option",
+                         f"{name} must be a number of seconds, got {_shown(value)}")
     if not 0 <= value <= high:
         raise InputError(422, "bad_option", f"{name} must be between 0 and {high:g} seconds, got {value}")
     return float(value)
@@ -112,7 +169,8 @@ def parse_options(given, config):
     """Validate options from the body or the query; fill in the defaults."""
     scope = given.get("scope", "host")
     if scope not in SCOPES:
-        raise InputError(422, "bad_option", f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+        raise InputError(422, "bad_option",
+                         f"scope must be one of {', '.join(SCOPES)}, got {_shown(scope)}")
     return {
         "max_depth": _integer("max_depth", given.get("max_depth", 1), 0, config.max_depth_limit),
         "scope": scope,
@@ -135,7 +193,7 @@ def check_urls(raw_urls, config):
     urls, problems = [], []
     for raw in raw_urls:
         if not isinstance(raw, str):
-            problems.append(f"not a string: {raw!r}")
+            problems.append(f"not a string: {_shown(raw)}")
             continue
         try:
             urls.append(check_start_url(raw))
@@ -154,6 +212,9 @@ def parse_submission(content_type, body, query, config):
     @param query: the request's query, C{{name: [values]}} as text.
     @raise InputError: naming the first problem found.
     """
+    if len(body) > config.max_request_bytes:
+        raise InputError(413, "body_too_large",
+                         f"the request body is over {config.max_request_bytes} bytes")
     kind = media_type(content_type)
     if kind in _JSON_TYPES:
         raw_urls, given = _from_json(body)

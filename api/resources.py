@@ -12,11 +12,13 @@ The HTTP API (v1) as a tree of twisted.web resources.
 
 import csv
 import io
+import re
 
 from twisted.logger import Logger
 
 from api import views
-from api.http import ApiError, JsonResource, NotFound, body, encode, query
+from api.admission import Admission
+from api.http import ApiError, JsonResource, NotFound, TimedStore, Tokens, body, encode, query
 from api.input import InputError, parse_submission
 from common.messages import is_job_id
 
@@ -24,6 +26,10 @@ log = Logger()
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# A Redis list holds at most 2**32 - 1 items, so no cursor lies past that;
+# bounding it also keeps cursor + limit inside Redis's integers.
+MAX_CURSOR = 2**32 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
 _EXPORT_CHUNK = 1000
 _EXPORT_TYPES = {
     "ndjson": b"application/x-ndjson; charset=utf-8",
@@ -34,14 +40,16 @@ _EXPORT_TYPES = {
 
 def _paging(request):
     args = query(request)
-    try:
-        offset = int(args.get("cursor", ["0"])[-1])
-        limit = int(args.get("limit", [str(PAGE_SIZE)])[-1])
-    except ValueError:
-        raise ApiError(400, "bad_cursor", "cursor and limit must be integers") from None
-    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ApiError(400, "bad_cursor", f"cursor must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
-    return offset, limit
+    return (_bounded(args, "cursor", "0", 0, MAX_CURSOR),
+            _bounded(args, "limit", str(PAGE_SIZE), 1, MAX_PAGE_SIZE))
+
+
+def _bounded(args, name, default, low, high):
+    """Plain decimal digits only: C{int()} would also take C{" 1_0 "} or C{"\\u0661"}."""
+    raw = args.get(name, [default])[-1]
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ApiError(400, "bad_cursor", f"{name} must be an integer from {low} to {high}")
+    return int(raw)
 
 
 def _next_link(path, offset, limit, more):
@@ -59,11 +67,18 @@ class Api:
     VIEWS_KEPT = 10_000
 
     def __init__(self, store, dispatcher, config, metrics):
+        # Every store call a request makes answers within API_STORE_TIMEOUT
+        # or is a 503: a Redis that is down must not hold requests up.
+        store = TimedStore(store, store.clock, config.api_store_timeout)
         self.store = store
         self.dispatcher = dispatcher
         self.config = config
         self.metrics = metrics
+        self.admission = Admission(store, config)
         self._views = {}
+        self.tokens = Tokens(config.api_token)
+        self.metrics_tokens = (Tokens(config.metrics_token, "METRICS_TOKEN")
+                               if config.metrics_token else self.tokens)
 
     async def job_view(self, job_id):
         now = self.store.clock.seconds()
@@ -94,8 +109,9 @@ class Api:
                 body(request), query(request), self.config)
         except InputError as e:
             raise ApiError(e.status, e.code, e.message) from None
+        client = await self.admission.admit(request, submission.options["max_pages"])
         job_id = await self.store.create(
-            submission.urls, submission.options, self.config.obey_robots)
+            submission.urls, submission.options, self.config.obey_robots, client)
         self.metrics.jobs_created.inc()
         self.dispatcher.wake()
         log.info("job {id}: {n} start URL(s), options {options}",
@@ -109,7 +125,7 @@ class ApiResource(JsonResource):
     def __init__(self, api):
         super().__init__()
         self.api = api
-        self.token = api.config.api_token
+        self.tokens = api.tokens
 
 
 class Root(ApiResource):
@@ -266,7 +282,7 @@ class Ready(JsonResource):
     async def GET(self, request):
         checks = {"zmq": "ok" if self.api.dispatcher.running else "down"}
         try:
-            await self.api.store.ping(timeout=2)
+            await self.api.store.ping(timeout=self.api.config.api_store_timeout)
             backlog = await self.api.store.backlog()
             checks["redis"] = "ok"
         except Exception as e:
@@ -277,13 +293,15 @@ class Ready(JsonResource):
 
 
 class Metrics(JsonResource):
-    """Prometheus text for GET; other methods get the usual JSON 405."""
+    """Prometheus text for GET; other methods get the usual JSON 405.
+    Behind the API's tokens when they are on, or METRICS_TOKEN's own."""
 
     isLeaf = True
 
     def __init__(self, api):
         super().__init__()
         self.api = api
+        self.tokens = api.metrics_tokens
 
     async def GET(self, request):
         request.setHeader(b"content-type", self.api.metrics.content_type)

@@ -2,9 +2,9 @@
 
 from twisted.application import strports
 from api.dispatch import Dispatcher
-from api.http import QuietSite, bounded_request_factory
 from api.metrics import Metrics
 from api.resources import Api, Root
+from api.site import ApiSite
 from common import store as job_store
 from common.process import Sequence
 
@@ -25,8 +25,7 @@ def make_service(reactor, config, fatal):
     store = job_store.JobStore(redis, reactor, config.job_ttl_seconds)
     metrics = Metrics()
     dispatcher = Dispatcher(reactor, config, store, metrics, fatal=fatal)
-    site = QuietSite(Root(Api(store, dispatcher, config, metrics)))
-    site.requestFactory = bounded_request_factory(config.max_request_bytes)
+    site = ApiSite(Root(Api(store, dispatcher, config, metrics)), config, reactor)
     interface = config.api_host.replace(":", r"\:")
     web = strports.service(f"tcp:{config.api_port}:interface={interface}", site, reactor)
     top = Sequence()

@@ -7,10 +7,13 @@ variable: a typo in a compose file should fail loudly, not crawl with a
 silently different limit.
 """
 
+import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from common import curve
 
 
 class ConfigError(ValueError):
@@ -49,11 +52,41 @@ def _flag(name, raw):
     raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
 
 
-def _token(name, raw):
-    token = raw.strip()
-    if not token.isascii() or not token.isprintable():
-        raise ConfigError(f"{name} must be printable ASCII")
-    return token
+def _tokens(name, raw):
+    """Bearer tokens separated by commas or white space: several callers,
+    or an old and a new token while clients change over."""
+    tokens = tuple(raw.replace(",", " ").split())
+    if not all(token.isascii() and token.isprintable() for token in tokens):
+        raise ConfigError(f"{name} must be printable ASCII tokens separated by commas or spaces")
+    return tokens
+
+
+def _tokens_file(name, path):
+    """
+    The tokens in file C{path}, one a line; blank lines and lines starting
+    with C{#} are skipped.  Messages name lines, never what is on them.
+    """
+    try:
+        with open(path, encoding="ascii") as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{name}: cannot read {path!r}: {e}") from None
+    tokens = []
+    for number, line in enumerate(lines, 1):
+        token = line.strip()
+        if not token or token.startswith("#"):
+            continue
+        if not token.isprintable() or len(token.split()) != 1:
+            raise ConfigError(f"{name}: line {number} of {path!r} is not one printable ASCII token")
+        tokens.append(token)
+    if not tokens:
+        raise ConfigError(f"{name}: {path!r} holds no token")
+    return tuple(tokens)
+
+
+def _optional_text(name, raw):
+    """Free text, such as a file name, that may be left empty."""
+    return raw.strip()
 
 
 def _nonempty(name, raw):
@@ -80,11 +113,54 @@ def _zmq_address(name, raw):
     return raw
 
 
+def _zmq_keys(name, raw):
+    """The CURVE keys in directory C{raw} (L{curve.load}), or None when
+    unset: the wire is then plaintext, and may bind loopback only."""
+    if not raw.strip():
+        return None
+    try:
+        return curve.load(raw.strip())
+    except curve.KeyFileError as e:
+        raise ConfigError(f"{name}: {e}") from None
+
+
+def _refuse_plaintext_exposure(config):
+    """
+    Without keys whoever reaches the task socket takes tasks, so a bind
+    that other machines can reach needs ZMQ_KEYS_DIR.  Refused, not quietly
+    narrowed to 127.0.0.1: whoever wrote C{tcp://*:8050} expects workers on
+    other machines, which would then wait for tasks that never come with
+    nothing in any log; exit 2 says what is wrong and how to fix it.
+    Workers bind nothing, but an environment that would expose an API
+    is refused for them too.
+    """
+    if config.zmq_keys_dir is not None:
+        return
+    for name in ("ZMQ_TASKS_BIND", "ZMQ_LINKS_BIND"):
+        address = getattr(config, name.lower())
+        if curve.reachable_from_outside(address):
+            raise ConfigError(
+                f"{name}={address} lets other machines connect, and without ZMQ_KEYS_DIR "
+                "anyone who does takes tasks: set ZMQ_KEYS_DIR (python -m common.curve DIR "
+                "makes the keys) or bind tcp://127.0.0.1")
+
+
 def _log_level(name, raw):
     level = raw.strip().lower()
     if level not in ("debug", "info", "warn", "error", "critical"):
         raise ConfigError(f"{name} must be one of debug, info, warn, error, critical, got {raw!r}")
     return level
+
+
+def _networks(name, raw):
+    """CIDRs separated by commas or spaces, such as C{10.1.0.0/16, fd00::/8}."""
+    networks = []
+    for item in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as e:
+            raise ConfigError(f"{name} must list networks such as 10.1.0.0/16: {e}") from None
+    return tuple(networks)
 
 
 def _default_worker_id():
@@ -98,16 +174,31 @@ SETTINGS = (
     ("LOG_LEVEL", _log_level, "info"),
     ("API_HOST", _nonempty, "0.0.0.0"),
     ("API_PORT", _integer(0, 65535), "8000"),
-    ("API_TOKEN", _token, ""),
-    ("ZMQ_TASKS_BIND", _zmq_address, "tcp://*:8050"),
-    ("ZMQ_LINKS_BIND", _zmq_address, "tcp://*:8051"),
+    ("API_TOKEN", _tokens, ""),
+    # Requests that must not hold the API up (api/http.py, api/site.py).
+    ("API_TOKENS_FILE", _optional_text, ""),
+    ("METRICS_TOKEN", _tokens, ""),
+    ("REQUEST_HEADER_TIMEOUT", _seconds(0.1, 3600), "10"),
+    ("REQUEST_BODY_TIMEOUT", _seconds(0.1, 3600), "30"),
+    ("API_STORE_TIMEOUT", _seconds(0.1, 600), "2"),
+    ("ZMQ_TASKS_BIND", _zmq_address, "tcp://127.0.0.1:8050"),
+    ("ZMQ_LINKS_BIND", _zmq_address, "tcp://127.0.0.1:8051"),
     ("ZMQ_TASKS_CONNECT", _zmq_address, "tcp://localhost:8050"),
     ("ZMQ_LINKS_CONNECT", _zmq_address, "tcp://localhost:8051"),
+    # CURVE between the API and the workers (common/curve.py); empty: plaintext, loopback only.
+    ("ZMQ_KEYS_DIR", _zmq_keys, ""),
     ("MAX_REQUEST_BYTES", _integer(1024, 64 * 1024 * 1024), str(1024 * 1024)),
     ("MAX_START_URLS", _integer(1, 100_000), "1000"),
     ("DEFAULT_MAX_PAGES", _integer(1, 10_000_000), "1000"),
     ("MAX_PAGES_LIMIT", _integer(1, 10_000_000), "100000"),
     ("MAX_DEPTH_LIMIT", _integer(0, 100), "10"),
+    # Admission control (api/admission.py); 0 turns a limit off.
+    ("CLIENT_JOBS_PER_MINUTE", _integer(0, 1_000_000), "30"),
+    ("CLIENT_JOBS_BURST", _integer(1, 1_000_000), "10"),
+    ("TOTAL_JOBS_PER_MINUTE", _integer(0, 1_000_000), "600"),
+    ("TOTAL_JOBS_BURST", _integer(1, 1_000_000), "60"),
+    ("CLIENT_LIVE_JOBS", _integer(0, 1_000_000), "20"),
+    ("CLIENT_PAGES_PER_HOUR", _integer(0, 1_000_000_000), "100000"),
     ("LEASE_SECONDS", _seconds(1, 3600), "60"),
     ("MAX_ATTEMPTS", _integer(1, 100), "3"),
     ("REAP_INTERVAL", _seconds(0.05, 60), "1"),
@@ -133,6 +224,7 @@ SETTINGS = (
     ("CRAWL_USER_AGENT", _nonempty,
      "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)"),
     ("ALLOW_PRIVATE_NETWORKS", _flag, "0"),
+    ("ALLOW_NETWORKS", _networks, ""),
     ("OBEY_ROBOTS", _flag, "1"),
     ("JOB_TTL_SECONDS", _integer(0, 10 * 365 * 86400), str(7 * 86400)),
 )
@@ -144,16 +236,28 @@ class Config:
     log_level: str
     api_host: str
     api_port: int
-    api_token: str
+    api_token: tuple
+    api_tokens_file: str
+    metrics_token: tuple
+    request_header_timeout: float
+    request_body_timeout: float
+    api_store_timeout: float
     zmq_tasks_bind: str
     zmq_links_bind: str
     zmq_tasks_connect: str
     zmq_links_connect: str
+    zmq_keys_dir: curve.Keys | None     # the keys read from the directory
     max_request_bytes: int
     max_start_urls: int
     default_max_pages: int
     max_pages_limit: int
     max_depth_limit: int
+    client_jobs_per_minute: int
+    client_jobs_burst: int
+    total_jobs_per_minute: int
+    total_jobs_burst: int
+    client_live_jobs: int
+    client_pages_per_hour: int
     lease_seconds: float
     max_attempts: int
     reap_interval: float
@@ -178,6 +282,7 @@ class Config:
     max_urls_per_page: int
     crawl_user_agent: str
     allow_private_networks: bool
+    allow_networks: tuple
     obey_robots: bool
     job_ttl_seconds: int
 
@@ -196,10 +301,13 @@ def from_env(environ=None):
             values[name.lower()] = _default_worker_id()
             continue
         values[name.lower()] = parse(name, raw)
+    if values["api_tokens_file"]:
+        values["api_token"] += _tokens_file("API_TOKENS_FILE", values["api_tokens_file"])
     config = Config(**values)
     if config.default_max_pages > config.max_pages_limit:
         raise ConfigError("DEFAULT_MAX_PAGES must not exceed MAX_PAGES_LIMIT")
     if config.host_concurrency > config.max_host_concurrency:
         raise ConfigError("HOST_CONCURRENCY must not exceed MAX_HOST_CONCURRENCY")
+    _refuse_plaintext_exposure(config)
     return config
 

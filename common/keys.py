@@ -6,7 +6,8 @@ prefix (see C{lib.lua}); keep the two in step.  A host C{H} is
 C{scheme://host[:port]} (L{common.urls.host_key}).
 
 Per job C{ID}:
-  - C{job:ID}              hash: status, times, options, limits, counters, C{pending}
+  - C{job:ID}              hash: status, times, options, limits, counters, C{pending},
+                           C{client} (who created it), C{cancel_reason}
   - C{job:ID:frontier:H}   list of C{"depth url"} admitted on host H, not yet leased
   - C{job:ID:hosts}        set of the hosts where the job has unsettled pages
   - C{job:ID:seen}         set of normalised URLs ever admitted (dedup)
@@ -24,6 +25,12 @@ Per host C{H}, shared by every job and worker (pool-wide politeness):
   - C{host:H:jobs}         list of the jobs with queued pages on H, rotated
   - C{host:H:load}         hash job -> its unsettled pages on H (the limits)
   - C{host:H:robots}       string: the robots.txt body the pool obeys
+Per client C{C} (admission control, L{api.admission}): C{token:<sha256 prefix>}
+or C{addr:<address>}, never a token itself:
+  - C{client:C}            hash: the client's token buckets, C{jobs}/C{jobs_at} (job
+                           creations) and C{pages}/C{pages_at} (page budget); it
+                           expires when both would be full again
+  - C{client:C:jobs}       set of the client's live (queued or running) jobs
 Global:
   - C{jobs}                zset job id -> created_at (listing)
   - C{ready}               zset host -> when it may next be leased
@@ -34,6 +41,8 @@ Global:
   - C{lease-owner}         hash lease -> the worker that started it
   - C{workers}             zset worker id -> heartbeat expiry
   - C{worker-slots}        hash worker id -> tasks it can hold
+  - C{admission}           hash: C{jobs}/C{jobs_at}, the bucket of every client's job creations
+  - C{start-by}            zset job id -> when it is cancelled if it has not started
 """
 
 PREFIX = "ic:"
@@ -43,6 +52,12 @@ def job(job_id, part=None):
     if part is None:
         return f"{PREFIX}job:{job_id}"
     return f"{PREFIX}job:{job_id}:{part}"
+
+
+def client(client_id, part=None):
+    if part is None:
+        return f"{PREFIX}client:{client_id}"
+    return f"{PREFIX}client:{client_id}:{part}"
 
 
 def host(host_key, part=None):
@@ -56,6 +71,8 @@ READY = PREFIX + "ready"
 DELAYED = PREFIX + "delayed"
 LEASES = PREFIX + "leases"
 WORKERS = PREFIX + "workers"
+ADMISSION = PREFIX + "admission"
+START_BY = PREFIX + "start-by"
 
 
 def lease_member(job_id, depth, url):

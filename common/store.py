@@ -29,6 +29,10 @@ COUNTERS = (
 )
 
 
+# Admission control's script; see L{JobStore.admit}.
+_ADMIT = scripts.Script("admit")
+
+
 def connect(redis_url, poolsize=4):
     """
     A reconnecting Redis pool; commands wait while Redis restarts.
@@ -84,6 +88,38 @@ class StartResult:
     due: float | None = None
 
 
+@dataclass(frozen=True)
+class AdmissionLimits:
+    """
+    The limits L{JobStore.admit} applies, rates per second: a rate of 0
+    turns its token bucket off, a C{live_jobs} of 0 the cap on a client's
+    queued and running jobs.  A bucket holds at most its burst.
+    """
+
+    client_rate: float = 0.0
+    client_burst: int = 1
+    total_rate: float = 0.0
+    total_burst: int = 1
+    live_jobs: int = 0
+    pages_rate: float = 0.0
+    pages_burst: int = 0
+
+
+@dataclass(frozen=True)
+class AdmissionVerdict:
+    """
+    What C{lua/admit.lua} decided: admitted, or the C{limit} that refused
+    (C{"live_jobs"}, C{"client_rate"}, C{"total_rate"} or C{"pages"}),
+    C{wait} seconds until it would admit (None for C{live_jobs}: until a
+    job ends) and the client's C{pages_left} (None without a page budget).
+    """
+
+    admitted: bool
+    limit: str = ""
+    wait: float | None = None
+    pages_left: int | None = None
+
+
 class JobStore:
     def __init__(self, redis, clock, job_ttl=0):
         """
@@ -93,12 +129,14 @@ class JobStore:
         self.clock = clock
         self.job_ttl = job_ttl
 
-    def create(self, urls, options, obey_robots=True):
+    def create(self, urls, options, obey_robots=True, client=""):
         """
         Record a new job with its start URLs admitted at depth 0.
 
         @param urls: normalised, unique start URLs, at most C{max_pages}.
         @param options: validated options (L{api.input.parse_options}).
+        @param client: who asked (L{api.admission.client_id}); the job
+            counts among its live jobs until it ends.
         @return: a L{Deferred} firing with the new job id.
         """
         job_id = uuid.uuid4().hex
@@ -107,9 +145,30 @@ class JobStore:
             json.dumps(urls), json.dumps(options),
             options["max_depth"], options["max_pages"], options["scope"], self.job_ttl,
             options["host_concurrency"], repr(float(options["host_delay"])),
-            "1" if obey_robots else "0", *urls,
+            "1" if obey_robots else "0", client, *urls,
         )
         return d.addCallback(lambda _: job_id)
+
+    async def admit(self, client, pages, limits):
+        """
+        Admit a job of C{client} that may crawl C{pages} pages under
+        C{limits} (L{AdmissionLimits}), atomically for every API process
+        sharing this Redis: either every bucket pays, or none does and the
+        verdict names the limit.  Record the job with L{create} and the
+        same C{client}, so it counts against the cap on live jobs.
+
+        @return: an L{AdmissionVerdict}.
+        """
+        reply = await _ADMIT(
+            self.redis, repr(self.clock.seconds()), client, pages,
+            repr(float(limits.client_rate)), limits.client_burst,
+            repr(float(limits.total_rate)), limits.total_burst, limits.live_jobs,
+            repr(float(limits.pages_rate)), limits.pages_burst)
+        if reply[0] == "ok":
+            return AdmissionVerdict(admitted=True)
+        return AdmissionVerdict(
+            admitted=False, limit=reply[0], wait=float(reply[1]) if reply[1] else None,
+            pages_left=int(reply[2]) if reply[2] else None)
 
     def job(self, job_id):
         """

@@ -272,6 +272,11 @@ def _domain(host: str, original: str) -> str:
         raise InvalidURL(f"no host in {_show(original)}")
     if _FORBIDDEN_HOST_RE.search(host):
         raise InvalidURL(f"invalid host in {_show(original)}")
+    # DNS labels are 1 to 63 characters.  Browsers admit others, but no name
+    # server can answer for them, and the resolver does not fail cleanly:
+    # getaddrinfo() raises (Python's IDNA codec) where Twisted expects none.
+    if not all(0 < len(label) < 64 for label in host.removesuffix(".").split(".")):
+        raise InvalidURL(f"empty or over-long label in the host of {_show(original)}")
     return host
 
 

@@ -235,10 +235,11 @@ class FakeZmqFactory:
 
 class FakePush:
     """A PUSH socket: C{sent} holds what went out; C{room} (None: no limit)
-    is how many more messages it takes before a send would block."""
+    is how many more messages it takes before a send would block; C{keys}
+    are the CURVE keys it was given (L{common.curve}, or None)."""
 
-    def __init__(self, how, address, hwm):
-        self.how, self.address, self.hwm = how, address, hwm
+    def __init__(self, how, address, hwm, keys):
+        self.how, self.address, self.hwm, self.keys = how, address, hwm, keys
         self.sent = []
         self.room = None
 
@@ -251,8 +252,8 @@ class FakePush:
 
 
 class FakePull:
-    def __init__(self, how, address, hwm, on_message):
-        self.how, self.address, self.hwm = how, address, hwm
+    def __init__(self, how, address, hwm, on_message, keys):
+        self.how, self.address, self.hwm, self.keys = how, address, hwm, keys
         self.on_message = on_message
 
     def deliver(self, raw):
@@ -277,12 +278,12 @@ class FakeWire:
         self.factories.append(FakeZmqFactory(reactor))
         return self.factories[-1]
 
-    def push(self, zmq_factory, how, address, hwm):
-        self.pushes.append(FakePush(how, address, hwm))
+    def push(self, zmq_factory, how, address, hwm, keys):
+        self.pushes.append(FakePush(how, address, hwm, keys))
         return self.pushes[-1]
 
-    def pull(self, zmq_factory, how, address, hwm, on_message):
-        self.pulls.append(FakePull(how, address, hwm, on_message))
+    def pull(self, zmq_factory, how, address, hwm, on_message, keys):
+        self.pulls.append(FakePull(how, address, hwm, on_message, keys))
         return self.pulls[-1]
 
     @staticmethod

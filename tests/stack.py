@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from common.curve import make_keys
 from tests.wait import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +191,8 @@ class Stack:
         self.redis = redis
         self.api_port = free_port()
         self.tasks_port, self.links_port = free_port(), free_port()
+        # CURVE on the wire, as make run and the compose file have it.
+        make_keys(self.workdir / "keys")
         self.env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -200,6 +203,7 @@ class Stack:
             "ZMQ_LINKS_BIND": f"tcp://127.0.0.1:{self.links_port}",
             "ZMQ_TASKS_CONNECT": f"tcp://127.0.0.1:{self.tasks_port}",
             "ZMQ_LINKS_CONNECT": f"tcp://127.0.0.1:{self.links_port}",
+            "ZMQ_KEYS_DIR": str(self.workdir / "keys"),
             "ALLOW_PRIVATE_NETWORKS": "1",
             "LEASE_SECONDS": "6",
             "REAP_INTERVAL": "0.2",
@@ -207,6 +211,12 @@ class Stack:
             "FETCH_TIMEOUT": "3",
             "DRAIN_SECONDS": "5",
             "WORKER_CONCURRENCY": "4",
+            # Admission control off: tests submit hundreds of jobs from one
+            # client; tests/integration/test_admission.py turns it on.
+            "CLIENT_JOBS_PER_MINUTE": "0",
+            "TOTAL_JOBS_PER_MINUTE": "0",
+            "CLIENT_LIVE_JOBS": "0",
+            "CLIENT_PAGES_PER_HOUR": "0",
             **{k: str(v) for k, v in settings.items()},
         }
         self.api = None

@@ -11,6 +11,12 @@ within a minute of starting.  A child exiting 2 has a bad setting, which no
 restart can fix: that stops the stack and runstack exits 2.  Ctrl-C or
 SIGTERM stops everything: workers first (they drain), then the API, then
 Redis.
+
+Safe on a shared network without any setting, although it lets the
+crawler reach private networks (ALLOW_PRIVATE_NETWORKS=1, to crawl a site
+on this machine): the API's HTTP port listens on 127.0.0.1 unless API_HOST
+says otherwise, and the ZeroMQ wire runs CURVE with keys made once in
+RUN_DIR/keys (ZMQ_KEYS_DIR, if set, is used instead).
 """
 
 import os
@@ -22,6 +28,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from common.curve import make_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = ("\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m", "\033[31m")
@@ -245,13 +253,27 @@ def _children(redis_argv, env, workers, run_dir):
     return redis, api, crawlers
 
 
+def _keys_dir(run_dir):
+    """ZMQ_KEYS_DIR as the user set it (empty: plaintext on loopback), else
+    RUN_DIR/keys, made on the first run and kept for the next."""
+    if "ZMQ_KEYS_DIR" in os.environ:
+        return os.environ["ZMQ_KEYS_DIR"]
+    keys = run_dir / "keys"
+    made = make_keys(keys)
+    if made:
+        say(f"made the {' and '.join(made)} CURVE keys in {keys}")
+    return str(keys)
+
+
 def main():
     workers = int(os.environ.get("WORKERS", "2"))
     redis_port = int(os.environ.get("REDIS_PORT", "6379"))
     run_dir = Path(os.environ.get("RUN_DIR", ROOT / "var")).resolve()
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "REDIS_URL": os.environ.get("REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
-           "ALLOW_PRIVATE_NETWORKS": os.environ.get("ALLOW_PRIVATE_NETWORKS", "1")}
+           "ALLOW_PRIVATE_NETWORKS": os.environ.get("ALLOW_PRIVATE_NETWORKS", "1"),
+           "API_HOST": os.environ.get("API_HOST", "127.0.0.1"),
+           "ZMQ_KEYS_DIR": _keys_dir(run_dir)}
     redis, api, crawlers = _children(
         _redis_argv(redis_port, run_dir / "redis"), env, workers, run_dir)
     stopping = _stop_requested()

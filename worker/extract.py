@@ -17,8 +17,7 @@ from typing import Callable, NamedTuple
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import Tag
 from bs4.filter import ElementFilter
-from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
-from w3lib.encoding import read_bom, to_unicode
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, to_unicode
 
 from common.urls import normalize, resolve
 
@@ -30,6 +29,22 @@ warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 _ASCII_WHITESPACE = "\t\n\x0c\r "
+# The Encoding standard's byte order marks: the web has no UTF-32, so
+# FF FE 00 00 is UTF-16LE and a U+0000.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# The Encoding standard's encodings, as the codecs w3lib resolves their labels
+# to.  Python knows others that no browser does (base64, idna, unicode_escape,
+# EBCDIC...), some of which raise on any bytes or make lone surrogates; a page
+# declaring one is read as if it declared nothing, as browsers read it.
+_WEB_ENCODINGS = frozenset({
+    "utf-8", "utf-16", "utf-16-be", "utf-16-le", "cp866", "koi8-r", "koi8-u", "mac-roman",
+    "cp874", "gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949",
+    *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
+    *(f"cp{n}" for n in range(1250, 1259)),
+})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _UNKNOWN_TYPES = frozenset({"", "unknown/unknown", "application/unknown", "*/*"})
 # MIME Sniffing standard, "identifying a resource with an unknown MIME type":
@@ -88,9 +103,9 @@ class Page:
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode a page the way a browser picks its encoding, so non-ASCII URLs
     come out as the same characters the browser would request."""
-    bom_encoding, bom = read_bom(body)
-    if bom_encoding is not None:
-        return to_unicode(body[len(bom):], bom_encoding)
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return to_unicode(body[len(bom):], encoding)
     return to_unicode(body, _declared_or_guessed_encoding(body, content_type))
 
 
@@ -98,14 +113,16 @@ def _declared_or_guessed_encoding(body: bytes, content_type: str | None) -> str:
     """HTTP charset, then <meta> charset, then UTF-8 if the bytes are UTF-8,
     else windows-1252, the browsers' fallback for undeclared Western pages."""
     header = http_content_type_encoding(content_type)
-    if header is not None:
+    if header in _WEB_ENCODINGS:
         # The Encoding standard's "utf-16" label means little-endian.
         return "utf-16-le" if header == "utf-16" else header
     meta = html_body_declared_encoding(body)
-    if meta is not None:
+    if meta is not None and meta.startswith(("utf-16", "utf-32")):
         # An ASCII-compatible <meta> cannot truthfully declare UTF-16/32;
         # the HTML standard reads such a page as UTF-8.
-        return "utf-8" if meta.startswith(("utf-16", "utf-32")) else meta
+        return "utf-8"
+    if meta in _WEB_ENCODINGS:
+        return meta
     return "utf-8" if _is_utf8(body) else "cp1252"
 
 

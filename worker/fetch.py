@@ -12,8 +12,12 @@ The client is a parameter: L{make_client} builds the production one, one
 connection pool for every page of every job; tests pass treq's in-memory
 client.  Because the client is shared, it keeps no cookies; the few a
 redirect chain needs live in the fetch itself (L{_HopCookies}).
+
+What is requested is L{request_url} of a normalised URL, handed to treq as
+it is (L{_AsSent}): the normaliser has already encoded it, as browsers do.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -21,6 +25,7 @@ from http.cookiejar import CookieJar
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
+from hyperlink import EncodedURL
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
@@ -39,6 +44,7 @@ _SMALL_BODY = 64 * 1024
 # is_html() of a body that looks like HTML is false only when the declared
 # type rules HTML out; any other type is worth reading, then sniffing.
 _HTML_PROBE = b"<html>"
+_AUTHORITY_END = re.compile(r"[/?#]|$")
 
 
 class FetchError(Exception):
@@ -102,8 +108,51 @@ def make_client(reactor, config):
     pool.maxPersistentPerHost = config.max_host_concurrency
     pool.cachedConnectionTimeout = 30
     endpoints = CheckedEndpointFactory(
-        reactor, config.allow_private_networks, config.fetch_timeout)
+        reactor, config.allow_private_networks, config.fetch_timeout, config.allow_networks)
     return PooledClient(Agent.usingEndpointFactory(reactor, endpoints, pool=pool), pool)
+
+
+def request_url(url):
+    """
+    What is asked for when fetching C{url} (an output of
+    L{common.urls.normalize}): the URL as bytes, without its userinfo.
+
+    Credentials in a URL are not sent: a link on someone's page would carry
+    them to whatever host it names.  Nor may they reach the HTTP client,
+    whose URI parser takes C{http://example.com@10.0.0.1/} for the host
+    C{example.com@10.0.0.1}, where the URL standard says C{10.0.0.1}.
+    """
+    scheme, _, rest = url.partition("://")
+    end = _AUTHORITY_END.search(rest).start()
+    host = rest[:end].rpartition("@")[2]
+    return f"{scheme}://{host}{rest[end:]}".encode("ascii")
+
+
+class _AsSent(EncodedURL):
+    """
+    A URL that treq sends exactly as it is.
+
+    treq re-encodes every URL it is given (C{to_uri().to_text()}), with an
+    IDNA encoder stricter than browsers: it raises for IPv6 literals, for
+    "_" or "!" in a label, for symbol labels such as C{xn--n3h}, all of
+    which the normaliser admits because browsers do; and it re-quotes the
+    path ("[" becomes "%5B"), so that the page fetched would not be the URL
+    recorded.  A normalised URL is ASCII and encoded already.
+    """
+
+    @classmethod
+    def of(cls, url):
+        """The request for normalised C{url} (see L{request_url})."""
+        text = request_url(url).decode("ascii")
+        sent = cls.from_text(text)
+        sent._text = text
+        return sent
+
+    def to_uri(self):
+        return self
+
+    def to_text(self, with_password=False):
+        return self._text
 
 
 def retry_after(value, now, cap):
@@ -257,7 +306,7 @@ class Fetcher:
         redirects = []
         while True:
             response = await self._client.request(
-                "GET", url, headers=self._headers_for(url, cookies),
+                "GET", _AsSent.of(url), headers=self._headers_for(url, cookies),
                 allow_redirects=False, unbuffered=True)
             cookies.remember(url, response)
             location = _header(response, b"location")

@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from common import messages, wire
+from common import curve, messages, wire
 
 log = Logger()
 
@@ -59,8 +59,10 @@ class WorkerService(Service):
         super().startService()
         self._zmq = wire.factory(self._reactor)
         hwm = max(4, self._slots)
-        self._tasks = wire.pull(self._zmq, "connect", self._config.zmq_tasks_connect, hwm, self._received)
-        self._notices = wire.push(self._zmq, "connect", self._config.zmq_links_connect, 1000)
+        keys = curve.client_keys(self._config.zmq_keys_dir)
+        self._tasks = wire.pull(
+            self._zmq, "connect", self._config.zmq_tasks_connect, hwm, self._received, keys)
+        self._notices = wire.push(self._zmq, "connect", self._config.zmq_links_connect, 1000, keys)
         self._fatal.watch(
             self._heartbeat.start(self._config.heartbeat_seconds, now=True), "the heartbeat loop")
         log.info("worker {id} up: {slots} slots, tasks from {tasks}",

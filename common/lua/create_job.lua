@@ -1,7 +1,9 @@
--- Record a new job and admit its start URLs at depth 0.
+-- Record a new job and admit its start URLs at depth 0.  The job joins
+-- its client's live jobs (the admission cap; drop_transient takes it out)
+-- and, with a ttl, start-by: still queued after ttl, reap.lua cancels it.
 -- ARGV: prefix, id, now, urls_json, options_json, max_depth, max_pages,
---       scope, ttl, host_concurrency, host_delay, robots, url...
---       (start URLs: normalised, unique, at most max_pages)
+--       scope, ttl, host_concurrency, host_delay, robots, client ('' for
+--       none), url... (start URLs: normalised, unique, at most max_pages)
 local id, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[9])
 redis.call('HSET', key(id),
   'id', id, 'status', 'queued', 'created_at', now,
@@ -11,13 +13,19 @@ redis.call('HSET', key(id),
   'pages_admitted', 0, 'pending', 0,
   'pages_crawled', 0, 'pages_failed', 0, 'pages_skipped', 0,
   'pages_retried', 0, 'images_found', 0, 'ttl', ttl)
+local client = ARGV[13]
+if client ~= '' then
+  redis.call('HSET', key(id), 'client', client)
+  redis.call('SADD', P .. 'client:' .. client .. ':jobs', id)
+end
 local urls = {}
-for i = 13, #ARGV do
+for i = 14, #ARGV do
   urls[#urls + 1] = ARGV[i]
 end
 local count = admit(id, urls, 0)
 -- The listing forgets jobs whose results expired, a few at a time.
 if ttl > 0 then
+  redis.call('ZADD', P .. 'start-by', tonumber(now) + ttl, id)
   for _, old in ipairs(redis.call('ZRANGEBYSCORE', P .. 'jobs', '-inf', tonumber(now) - ttl, 'LIMIT', 0, 100)) do
     if redis.call('EXISTS', key(old)) == 0 then
       redis.call('ZREM', P .. 'jobs', old)

@@ -21,10 +21,16 @@ local function record_page(job, url, page_json, outcome)
 end
 
 -- Forget what only an unfinished job needs, its place on every host
--- included; the results stay for the job's time to live (JOB_TTL_SECONDS;
--- 0 keeps them).  Its leases and delayed retries are dropped as they come
--- up (the job is no longer live).
+-- included, and its place among its client's live jobs (which frees a
+-- slot under the admission cap) and in start-by; the results stay for the
+-- job's time to live (JOB_TTL_SECONDS; 0 keeps them).  Its leases and
+-- delayed retries are dropped as they come up (the job is no longer live).
 local function drop_transient(job)
+  local client = redis.call('HGET', key(job), 'client')
+  if client then
+    redis.call('SREM', P .. 'client:' .. client .. ':jobs', job)
+  end
+  redis.call('ZREM', P .. 'start-by', job)
   for _, host in ipairs(redis.call('SMEMBERS', key(job, 'hosts'))) do
     redis.call('HDEL', host_key(host, 'load'), job)
     forget_queue(job, host)

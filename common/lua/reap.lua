@@ -4,7 +4,8 @@
 -- their queues.  A task started too often, or pushed too often without
 -- ever starting, is recorded as a failed page so its job can still
 -- complete.  Removing the lease is the claim: two API processes reaping
--- at once never take the same task.
+-- at once never take the same task.  The round also cancels jobs that
+-- never started within their time to live (see the end).
 -- ARGV: prefix, now, max_attempts, max_pushes, limit
 -- Returns {requeued, failed}.
 local now = ARGV[2]
@@ -45,6 +46,21 @@ end
 for _, member in ipairs(claimed) do
   if drop_lease(member) then
     reclaim(member)
+  end
+end
+
+-- A job still queued past its time to live (start-by) is cancelled, as a
+-- finished one expires: a few a round, since each drops its place on all
+-- its hosts.  An entry whose job has started is only let go of (an ended
+-- job left start-by in drop_transient).
+local EXPIRED_PER_ROUND = 20
+for _, job in ipairs(redis.call('ZRANGEBYSCORE', P .. 'start-by', '-inf', now,
+                                'LIMIT', 0, EXPIRED_PER_ROUND)) do
+  redis.call('ZREM', P .. 'start-by', job)
+  if redis.call('HGET', key(job), 'status') == 'queued' then
+    redis.call('HSET', key(job), 'status', 'cancelled', 'finished_at', now,
+               'cancel_reason', 'expired before it started')
+    drop_transient(job)
   end
 end
 return {requeued, failed}

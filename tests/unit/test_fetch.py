@@ -19,7 +19,7 @@ from email.utils import format_datetime
 import pytest
 from treq.client import HTTPClient
 from treq.testing import RequestTraversalAgent, StubTreq
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
@@ -28,8 +28,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
 from common.config import from_env
-from worker.fetch import FetchError, Fetcher, FetchTimeout, NoCookies, make_client, retry_after
-from worker.safety import BlockedAddress
+from worker.fetch import (
+    FetchError, Fetcher, FetchTimeout, NoCookies, make_client, request_url, retry_after,
+)
+from worker.safety import BlockedAddress, UnusableHost
 
 CONFIG = dataclasses.replace(
     from_env({}), fetch_timeout=20, max_redirects=3, max_body_bytes=1000,
@@ -364,15 +366,18 @@ def test_treq_stub_client_works_as_is():
 
 
 class Resolver:
-    """Resolve names from a table, synchronously."""
+    """Resolve names from a table, synchronously; remember what was asked."""
 
     def __init__(self, table):
         self.table = table
+        self.asked = []
 
     def resolveHostName(self, receiver, hostName, portNumber=0, *args, **kwargs):
+        self.asked.append(hostName)
         receiver.resolutionBegan(None)
         for host in self.table.get(hostName, []):
-            receiver.addressResolved(IPv4Address("TCP", host, portNumber))
+            kind = IPv6Address if ":" in host else IPv4Address
+            receiver.addressResolved(kind("TCP", host, portNumber))
         receiver.resolutionComplete()
 
 
@@ -425,9 +430,115 @@ def test_make_client_checks_the_address_of_every_redirect_hop():
     routes = {"http://a.test/": redirect(302, "http://inside.test/admin"),
               "http://inside.test/admin": (200, HTML, b"<p>admin</p>")}
     _, fetcher, wire, server = memory_client(routes, PUBLIC)
-    with pytest.raises(BlockedAddress, match="refused inside.test at 10.0.0.5: private network"):
+    with pytest.raises(BlockedAddress, match="^blocked: private address$"):
         wire.run(fetcher.fetch("http://a.test/"))
     assert [url for url, _ in server.requests] == ["http://a.test/"]
     _, fetcher, wire, _ = memory_client(routes, PUBLIC, allow_private_networks=True)
     assert wire.run(fetcher.fetch("http://a.test/")).body == b"<p>admin</p>"
 
+
+
+# --- what is requested -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://a.test/", b"http://a.test/"),
+    ("http://user:pw@a.test:8080/p?q=1", b"http://a.test:8080/p?q=1"),
+    ("http://example.com@127.0.0.1/", b"http://127.0.0.1/"),
+    ("http://a%40b:c%40d@a.test/", b"http://a.test/"),
+    ("https://u@[::1]:8443/x@y?z=@", b"https://[::1]:8443/x@y?z=@"),
+    ("http://[2606:4700::1111]/", b"http://[2606:4700::1111]/"),
+    ("http://a_b.test/%E2%98%83?q=%20", b"http://a_b.test/%E2%98%83?q=%20"),
+])
+def test_request_url_is_the_url_without_its_userinfo(url, expected):
+    assert request_url(url) == expected
+
+
+@pytest.mark.parametrize("url", [
+    "http://[2606:4700::1111]/", "http://[::1]:8080/x?y=1", "https://[2001:db8::1]/",
+    "http://a_b.test/", "http://xn--n3h.test/", "http://a!b$c'd.test/", "http://a.test./",
+    "http://x.xn--bcher-kva.test/caf%C3%A9",
+])
+def test_every_host_the_normaliser_admits_is_requested_as_it_is(url):
+    """treq's own encoding raised for each of these (an IDNA error), so the
+    page was never recorded and its task kept a worker slot."""
+    h = Harness({url: (200, HTML, b"<p>ok</p>")})
+    assert result_of(h.fetch(url)).body == b"<p>ok</p>"
+    assert [seen for seen, _ in h.server.requests] == [url]
+
+
+def test_userinfo_is_neither_the_host_nor_sent():
+    h = Harness({"http://a.test/": (200, HTML, b"<p>ok</p>")})
+    result_of(h.fetch("http://user:secret@a.test/"))
+    [(url, request)] = h.server.requests
+    assert url == "http://a.test/"
+    assert request.getHeader("authorization") is None
+
+
+# --- the guard under make_client: vectors on a fake resolver -----------------------------
+
+
+def test_make_client_connects_to_the_host_after_the_userinfo():
+    _, fetcher, wire, server = memory_client({}, {**PUBLIC, "10.0.0.5": ["10.0.0.5"]})
+    with pytest.raises(BlockedAddress, match="^blocked: private address$"):
+        wire.run(fetcher.fetch("http://a.test@10.0.0.5/"))
+    assert wire.reactor.nameResolver.asked == ["10.0.0.5"]
+    assert server.requests == []
+
+
+def test_make_client_fetches_an_ipv6_literal():
+    url = "http://[2606:4700::1111]/"
+    _, fetcher, wire, _ = memory_client({url: (200, HTML, b"<p>v6</p>")},
+                                        {"2606:4700::1111": ["2606:4700::1111"]})
+    assert wire.run(fetcher.fetch(url)).body == b"<p>v6</p>"
+    assert [host for host, *_ in wire.reactor.tcpClients] == ["2606:4700::1111"]
+
+
+def test_make_client_fails_cleanly_on_https_to_a_host_tls_cannot_name():
+    _, fetcher, wire, _ = memory_client({}, {"a_b.test": ["93.184.216.34"]})
+    with pytest.raises(UnusableHost, match="TLS takes standard host names only"):
+        wire.run(fetcher.fetch("https://a_b.test/"))
+    assert wire.reactor.tcpClients == []
+
+
+@pytest.mark.parametrize(("address", "kind"), [
+    ("127.0.0.1", "loopback"),
+    ("::1", "loopback"),
+    ("10.0.0.5", "private"),
+    ("192.168.1.1", "private"),
+    ("169.254.169.254", "link-local"),
+    ("fd00:ec2::254", "private"),
+    ("fe80::1", "link-local"),
+    ("::ffff:127.0.0.1", "loopback"),
+    ("::7f00:1", "loopback"),
+    ("2002:a9fe:a9fe::", "link-local"),
+    ("64:ff9b::a9fe:a9fe", "link-local"),
+    ("64:ff9b:1::808:808", "private"),
+    ("2001:0:808:808::80ff:fffe", "loopback"),
+    ("224.0.0.1", "multicast"),
+    ("255.255.255.255", "reserved"),
+    ("0.0.0.0", "reserved"),
+])
+def test_a_redirect_to_a_name_resolving_to_a_blocked_address_is_refused(address, kind):
+    routes = {"http://a.test/": redirect(302, "http://inner.test/secret")}
+    _, fetcher, wire, server = memory_client(routes, {**PUBLIC, "inner.test": [address]})
+    with pytest.raises(BlockedAddress) as info:
+        wire.run(fetcher.fetch("http://a.test/"))
+    assert str(info.value) == f"blocked: {kind} address"
+    assert [url for url, _ in server.requests] == ["http://a.test/"]
+    assert [host for host, *_ in wire.reactor.tcpClients] == ["93.184.216.34"]
+
+
+@pytest.mark.parametrize("location", [
+    "http://a.test@inside.test/",           # userinfo, then the real host
+    "http://a.test:80@inside.test/",
+    "//inside.test/",                       # scheme-relative
+    "http://inside.test\\@a.test/",         # a backslash ends the host, as in browsers
+    "HTTP://INSIDE.TEST:80/",
+])
+def test_redirect_spellings_reach_the_guard_as_the_host_they_name(location):
+    routes = {"http://a.test/": redirect(302, location)}
+    _, fetcher, wire, server = memory_client(routes, PUBLIC)
+    with pytest.raises(BlockedAddress, match="^blocked: private address$"):
+        wire.run(fetcher.fetch("http://a.test/"))
+    assert wire.reactor.nameResolver.asked == ["a.test", "inside.test"]

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from api.input import InputError, Submission, media_type, parse_submission
+from api.input import (MAX_JSON_DEPTH, InputError, Submission, json_depth, media_type,
+                       parse_submission)
 from common.config import from_env
 
 CONFIG = from_env({})
@@ -413,3 +414,45 @@ def test_input_error_carries_status_code_and_message():
     error = InputError(422, "no_urls", "no URL given")
     assert (error.status, error.code, error.message) == (422, "no_urls", "no URL given")
     assert isinstance(error, Exception)
+
+
+# --- JSON bounds ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "depth"), [
+    ("1", 0), ("[]", 1), ('{"a": [1, {"b": []}]}', 4), ('["[[[", "\\"[{"]', 1),
+    ('["\\\\", ["x"]]', 2), ("[[]][[[]]]", 3), ('"[', 0), ("[" * 5, 5),
+])
+def test_json_depth_is_counted_outside_strings(text, depth):
+    assert json_depth(text) == depth
+
+
+def test_json_at_the_depth_bound_is_parsed_deeper_is_400():
+    inner = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
+    assert refused(f'{{"urls": {inner}}}'.encode()).code == "invalid_url"
+    deeper = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    error = refused(f'{{"urls": {deeper}}}'.encode())
+    assert (error.status, error.code) == (400, "json_too_deep")
+
+
+@pytest.mark.parametrize("body", [b'{"\\ud800": 1}', b'["\\udfff"]', b'{"urls": ["\\ud83d"]}'])
+def test_a_lone_surrogate_is_400(body):
+    error = refused(body)
+    assert (error.status, error.code) == (400, "malformed_json") and "surrogate" in error.message
+
+
+def test_json_must_be_utf8():
+    error = refused('{"urls": ["http://e.com/"]}'.encode("utf-16"))
+    assert (error.status, error.code) == (400, "malformed_json") and "UTF-8" in error.message
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_a_body_over_the_cap_is_413_whatever_its_type(content_type):
+    config = with_limits(max_request_bytes=1024)
+    error = refused(b"[" + b" " * 1024 + b"]", content_type, config=config)
+    assert (error.status, error.code) == (413, "body_too_large")
+
+
+def test_values_in_messages_are_cut_short():
+    error = refused({"urls": ["http://e.com/"], "max_depth": "9" * 10_000})
+    assert error.code == "bad_option" and len(error.message) < 200

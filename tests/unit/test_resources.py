@@ -1,6 +1,6 @@
 """
-The HTTP API driven in process: the real twisted.web Site (with the
-BoundedRequest factory the service installs) over a StringTransport, the
+The HTTP API driven in process: the real twisted.web Site (the ApiSite
+the service installs) over a StringTransport, the
 resources over a FakeStore, time on a Clock.  No sockets.
 """
 
@@ -17,9 +17,9 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from api.http import QuietSite, bounded_request_factory
 from api.metrics import Metrics
 from api.resources import Api, Root
+from api.site import ApiSite
 from common.config import from_env
 from tests.fakes import FakeStore
 
@@ -90,9 +90,8 @@ class ApiHarness:
         self.store = FakeStore(self.clock)
         self.dispatcher = FakeDispatcher()
         self.metrics = Metrics()
-        self.site = QuietSite(Root(Api(self.store, self.dispatcher, self.config, self.metrics)),
-                              reactor=self.clock)
-        self.site.requestFactory = bounded_request_factory(self.config.max_request_bytes)
+        self.site = ApiSite(Root(Api(self.store, self.dispatcher, self.config, self.metrics)),
+                            self.config, reactor=self.clock)
 
     def send(self, method, path, body=b"", headers=None, chunked=False):
         """Send one request; fire with the transport (to look at, or to drop)."""
@@ -182,7 +181,7 @@ def test_post_json_creates_a_job(api):
     assert api.store.called("create") == [(["http://example.com/", "http://example.com/b"],
                                            {"max_depth": 2, "scope": "host", "max_pages": 1000,
                                             "host_concurrency": 4, "host_delay": 0.0},
-                                           True)]
+                                           True, "addr:192.168.1.1")]
     assert api.get(f"/jobs/{job['id']}").json() == job
 
 
@@ -311,7 +310,7 @@ def test_a_body_within_the_limit_is_kept():
 
 @pytest.fixture
 def locked():
-    return ApiHarness(api_token="s3cret")
+    return ApiHarness(api_token=("s3cret",))
 
 
 @pytest.mark.parametrize(("method", "path"), [
@@ -342,13 +341,13 @@ def test_bearer_token_is_accepted(locked):
     assert locked.get(f"/jobs/{job_id}", headers={"Authorization": "Bearer s3cret"}).status == 200
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_need_no_token(locked, path):
     assert locked.get(path).status == 200
 
 
 def test_token_is_checked_before_the_body_size():
-    api = ApiHarness(api_token="s3cret", max_request_bytes=1024)
+    api = ApiHarness(api_token=("s3cret",), max_request_bytes=1024)
     response = api.post("/jobs", b"x" * 2000, headers={"Content-Type": "text/plain"})
     assert response.status == 401
 

@@ -312,3 +312,53 @@ def test_public_suffix_list_never_touches_the_network(monkeypatch):
 def test_resolve_agrees_with_normalize(ref, base):
     from common.urls import resolve
     assert resolve(ref, base) == normalize(ref, base)
+
+
+# --- hosts the resolver cannot look up, and userinfo ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a..b/",
+        "http://.example.com/",
+        "http://example.com../",
+        "http://./",
+        f"http://{'a' * 64}.example/",
+        f"http://{'ü' * 60}.example/",      # its punycode label is over 63 characters
+    ],
+)
+def test_hosts_with_empty_or_over_long_labels_are_refused(url):
+    """No name server can answer for them, and getaddrinfo() raises for them
+    where Twisted's resolver expects a clean "not found" (it waits forever)."""
+    assert normalize(url) is None
+    with pytest.raises(InvalidURL, match="empty or over-long label in the host of"):
+        check_start_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"http://{'a' * 63}.example/", f"http://{'a' * 63}.example/"),
+        ("http://example.com./", "http://example.com./"),
+        ("http://a_b.example/", "http://a_b.example/"),
+    ],
+)
+def test_hosts_the_resolver_can_look_up_are_kept(url, expected):
+    assert normalize(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://example.com@127.0.0.1/", "http://127.0.0.1"),
+        ("http://user:pass@example.com@10.0.0.1:8080/", "http://10.0.0.1:8080"),
+        ("http://a@b@c.test/", "http://c.test"),
+        ("http://127.0.0.1#@example.com/", "http://127.0.0.1"),
+        ("http://example.com?@127.0.0.1/", "http://example.com"),
+        ("http://example.com\\@127.0.0.1/", "http://example.com"),
+        ("http://[::1]@example.com/", "http://example.com"),
+    ],
+)
+def test_the_host_is_what_follows_the_last_at_sign_as_in_the_url_standard(url, host):
+    assert urls.host_key(normalize(url)) == host
