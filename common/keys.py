@@ -47,6 +47,12 @@ Global:
 
 PREFIX = "ic:"
 
+# Seconds a paced host's next fetch start waits beyond its delay: the
+# reservation is made a Redis round trip before the request reaches the
+# site, and round trips vary by milliseconds.  The scripts get it as the
+# Lua constant START_MARGIN (common/scripts.py).
+START_MARGIN = 0.025
+
 
 def job(job_id, part=None):
     if part is None:

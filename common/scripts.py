@@ -15,7 +15,10 @@ from txredisapi import ScriptDoesNotExist
 from common import keys
 
 _HERE = Path(__file__).parent / "lua"
-_LIB = "\n".join((_HERE / f"{part}.lua").read_text() for part in ("lib", "hosts", "jobs"))
+# The constants the scripts share with Python, then the helpers.
+_CONSTANTS = f"local START_MARGIN = {keys.START_MARGIN!r}\n"
+_LIB = _CONSTANTS + "\n".join(
+    (_HERE / f"{part}.lua").read_text() for part in ("lib", "hosts", "jobs"))
 
 
 class Script:

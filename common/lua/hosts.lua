@@ -129,6 +129,10 @@ local function put_back(member, due)
   reschedule(host)
 end
 
+-- A reservation is made a round trip before the request reaches the site,
+-- and round trips vary by milliseconds: the next start waits START_MARGIN
+-- (common/keys.py, set by common/scripts.py) more than the delay, so that
+-- the site sees at least the delay.
 -- Reserve the start of a fetch on a host with a delay: nil when it may
 -- start now (the next one then waits the delay from now), else the time
 -- it may.
@@ -138,7 +142,7 @@ local function reserve_start(host, now)
   if now < due then
     return due
   end
-  redis.call('HSET', h, 'start_next', now + pace(host))
+  redis.call('HSET', h, 'start_next', now + pace(host) + START_MARGIN)
   return nil
 end
 

@@ -32,7 +32,8 @@ else
              'robots_answer', answer, 'robots_tries', 0, 'crawl_delay', ARGV[9])
 end
 redis.call('HDEL', h, 'duty')
-local next_start = tonumber(ARGV[12]) + pace(host)
+local delay = pace(host)
+local next_start = tonumber(ARGV[12]) + delay + (delay > 0 and START_MARGIN or 0)
 local v = redis.call('HMGET', h, 'start_next', 'lease_next')
 redis.call('HSET', h, 'start_next', math.max(number(v[1], 0), next_start),
            'lease_next', math.max(number(v[2], 0), next_start))

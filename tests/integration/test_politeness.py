@@ -68,9 +68,11 @@ def assert_skipped_by_robots(record):
 
 def assert_spaced(site, requests, delay):
     """Every start at least C{delay} after the one before, on this host."""
-    short = [(round(gap, 3), a.path, b.path) for gap, a, b in site.gaps(requests)
-             if gap < delay - TOLERANCE]
+    gaps = site.gaps(requests)
+    short = [(round(gap, 3), a.path, b.path) for gap, a, b in gaps if gap < delay - TOLERANCE]
     assert not short, f"starts closer than {delay} s on {site.base}: {short}"
+    if gaps:
+        print(f"delay {delay} s: {len(gaps)} gaps, shortest {min(g for g, _, _ in gaps):.3f} s")
 
 
 def in_flight_at_peak(site):
@@ -328,6 +330,7 @@ def test_retry_after_seconds_delays_the_retry_and_pauses_the_host(make_stack):
         assert tries[0]["retry_in"] >= 2, tries
     second = site.seen("/busy")[1]
     assert second.start - first.end >= 2 - TOLERANCE, f"retried {second.start - first.end:.3f} s after the 503"
+    print(f"Retry-After: 2 -> retried {second.start - first.end:.3f} s after the 503")
     during = [(r.path, round(r.start - first.end, 3)) for r in site.seen()
               if first.end + grace < r.start < first.end + 2 - TOLERANCE]
     assert not during, f"fetches started while the host was paused by Retry-After: {during}"

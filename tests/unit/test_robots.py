@@ -10,6 +10,7 @@ from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.task import Clock
 
 from common import keys
+from common.keys import START_MARGIN
 from common.config import from_env
 from tests.fakes import FakeStore
 from worker.fetch import Fetched, FetchTimeout, TooManyRedirects
@@ -92,8 +93,9 @@ def test_the_duty_fetches_robots_txt_within_rfc_bounds_and_shares_the_rules():
     host = pool.host()
     assert host["robots_answer"].startswith("rules ") and float(host["crawl_delay"]) == 2
     assert float(host["robots_until"]) == pytest.approx(T0 + KEEP_SECONDS)
-    # The duty's task went back; both tasks now get the shared rules.
-    pool.clock.advance(2)
+    # The duty's task went back; both tasks now get the shared rules, once
+    # the Crawl-delay since the robots.txt fetch has passed.
+    pool.clock.advance(2 + START_MARGIN)
     (first,), _ = result_of(pool.store.lease(6, 10))
     started = result_of(pool.store.start(first, 60, False, "w1", True))
     assert started.robots == host["robots_answer"] and started.attempt == 1

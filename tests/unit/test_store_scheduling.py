@@ -8,6 +8,7 @@ protocol".
 """
 
 from common import keys
+from common.keys import START_MARGIN
 from common.messages import Task
 from common.store import StartResult
 from tests.unit.conftest import LEASE, T0, untokened, urls
@@ -105,11 +106,12 @@ def test_start_on_a_paced_host_reserves_the_next_fetch_start(store):
     store.advance(0.5)
     started = store.accept(a)                        # a starts late: the next start is at T0 + 2.5
     assert started.go and started.paced
-    assert store.accept(b) == StartResult(go=False, reason="host not due", due=T0 + 2.5)
+    due = T0 + 2.5 + START_MARGIN
+    assert store.accept(b) == StartResult(go=False, reason="host not due", due=due)
     assert store.backlog()["leased"] == 1
     store.advance(0.5)
-    assert store.lease(LEASE, 10) == ([], T0 + 2.5)
-    store.advance(0.5)
+    assert store.lease(LEASE, 10) == ([], due)
+    store.advance(0.5 + START_MARGIN)
     [again] = store.tasks(10)
     assert untokened([again]) == [Task(b.job, b.url, 0, 1)]   # before c, no attempt spent
     assert store.accept(again).go
@@ -124,11 +126,11 @@ def test_start_without_a_free_slot_does_not_reserve(store):
     assert store.accept(a, reserve=False).paced
     assert store.accept(b, reserve=False).go       # both wait in the worker's queue
     assert store.reserve(a) is None                 # a starts now, at T0 + 1
-    assert store.reserve(b) == T0 + 2               # b would come too early: it waits in Redis
+    assert store.reserve(b) == T0 + 2 + START_MARGIN  # b would come too early: it waits in Redis
     assert store.backlog()["leased"] == 1
     store.advance(0.5)
     assert store.tasks(10) == []
-    store.advance(0.5)
+    store.advance(0.5 + START_MARGIN)
     [again] = store.tasks(10)
     assert (again.url, again.attempt) == (b.url, 1)  # the attempt its start counted is undone
     assert store.reserve(again) is None
@@ -320,14 +322,15 @@ def test_crawl_delay_becomes_the_hosts_delay(store):
     [duty] = store.tasks(10)
     assert store.accept(duty).paced is False
     store.record_robots(duty, "rules", body="User-agent: *\nCrawl-delay: 2\n", crawl_delay=2)
-    assert store.lease(LEASE, 10) == ([], T0 + 2)   # two seconds after the robots.txt fetch
-    store.advance(2)
+    # two seconds after the robots.txt fetch (and the margin for jitter)
+    assert store.lease(LEASE, 10) == ([], T0 + 2 + START_MARGIN)
+    store.advance(2 + START_MARGIN)
     [task] = store.tasks(10)
     assert task.url == duty.url
     assert store.accept(task).paced is True
     store.advance(1)
     assert store.tasks(10) == []
-    store.advance(1)
+    store.advance(1 + START_MARGIN)
     assert len(store.tasks(10)) == 1
 
 
