@@ -23,6 +23,7 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
+from txredisapi import ResponseError
 
 from common.store import REDIS_DOWN
 from common.urls import scope_key
@@ -132,9 +133,25 @@ class Crawler:
             log.failure("crawling {url} failed", url=task.url)
             outcome, found_on, images, links = _failed(
                 page, task.url, f"internal error: {type(e).__name__}: {e}"[:500])
-        return await self._until_stored(
-            self._store.finish, task, outcome, page, images, links, found_on,
-            self._config.max_found_on)
+        return await self._record(task, outcome, page, images, links, found_on)
+
+    async def _record(self, task, outcome, page, images, links, found_on):
+        """
+        The finish step; if Redis refuses it (a script error: a bug, or a
+        page whose results Redis cannot take), the page is still settled,
+        as failed with the reason, so that its job completes.
+        """
+        try:
+            return await self._until_stored(
+                self._store.finish, task, outcome, page, images, links, found_on,
+                self._config.max_found_on)
+        except ResponseError as e:
+            log.failure("recording {url} failed", url=task.url)
+            bare = {key: page[key] for key in ("url", "depth", "attempt", "worker")}
+            _failed(bare, task.url, f"internal error: could not record the page: {e}"[:500])
+            return await self._until_stored(
+                self._store.finish, task, "failed", bare, [], [], task.url,
+                self._config.max_found_on)
 
     def _remember(self, job, settings):
         """Cache a job's settings, with the scope keys of its start URLs."""

@@ -532,3 +532,27 @@ def test_a_page_with_more_urls_than_the_cap_records_the_first_ones(monkeypatch, 
     assert [image[0] for image in images] == [f"http://a.example/i{i}.png" for i in range(3)]
     assert links == [f"http://a.example/p{i}" for i in range(3)]
     assert page["images"] == 10 and page["urls_capped"] == 3
+
+
+def test_a_page_redis_refuses_to_record_is_settled_as_failed(h):
+    from txredisapi import ResponseError
+
+    h.start()
+    [task] = h.tasks(1)
+    finish = h.store.finish
+    refused = []
+
+    def picky(task, outcome, page, *rest):
+        if not refused:
+            refused.append(outcome)
+            return fail(ResponseError("ERR Error running script: a bug"))
+        return finish(task, outcome, page, *rest)
+
+    h.store.finish = picky
+    h.deliver(task)
+    h.fetcher.answer(task.url)
+    assert refused == ["crawled"]
+    job = h.store.job(h.job_id).result
+    assert job["status"] == "completed" and job["pages_failed"] == "1"
+    [(_, outcome, page, images, *_)] = h.store.called("finish")[-1:]
+    assert outcome == "failed" and "could not record the page" in page["error"] and images == []
