@@ -30,7 +30,6 @@ import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -43,7 +42,8 @@ from tests.wait import wait_for
 WORKERS = 3
 # The test stack's own addresses stay; every other setting it sets gets its default.
 _PLUMBING = {"REDIS_URL", "API_HOST", "API_PORT", "ZMQ_TASKS_BIND", "ZMQ_LINKS_BIND",
-             "ZMQ_TASKS_CONNECT", "ZMQ_LINKS_CONNECT", "WORKER_ID", "WORKER_HEARTBEAT_FILE"}
+             "ZMQ_TASKS_CONNECT", "ZMQ_LINKS_CONNECT", "ZMQ_KEYS_DIR", "WORKER_ID",
+             "WORKER_HEARTBEAT_FILE"}
 _SHOWN = ("HEARTBEAT_SECONDS", "LEASE_SECONDS", "REAP_INTERVAL", "FETCH_TIMEOUT", "WORKER_CONCURRENCY",
           "HOST_CONCURRENCY", "MAX_ATTEMPTS", "DRAIN_SECONDS")
 
@@ -58,24 +58,9 @@ def default_settings(stack):
     return env
 
 
-@contextmanager
 def running(workdir, workers=WORKERS):
-    workdir.mkdir(parents=True)
-    redis = RedisServer(workdir, appendonly=True).start()
-    stack = Stack(workdir, redis)
-    stack.env = default_settings(stack)
-    try:
-        stack.start(workers=workers)
-        wait_for(lambda: live_workers(stack) == workers, 60, f"{workers} live workers", 0.2)
-        yield stack
-    except Exception:
-        print(stack.logs(), file=sys.stderr)
-        raise
-    finally:
-        try:
-            stack.stop()
-        finally:
-            redis.stop()
+    """A stack with the settings a user gets (L{default_settings})."""
+    return ours.running(workdir, workers, configure=default_settings)
 
 
 def live_workers(stack):

@@ -34,11 +34,18 @@ THROUGHPUT = {
 
 
 @contextmanager
-def running(workdir, workers, aof=True, **settings):
-    """The whole stack, up with C{workers} live workers, stopped after."""
+def running(workdir, workers, aof=True, configure=None, **settings):
+    """
+    The whole stack, up with C{workers} live workers, stopped after.
+
+    @param configure: if given, C{configure(stack)} returns the environment
+        the processes get instead of the throughput settings.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     redis = RedisServer(workdir, appendonly=aof).start()
     stack = Stack(workdir, redis, **{**THROUGHPUT, **settings})
+    if configure is not None:
+        stack.env = configure(stack)
     try:
         stack.start(workers=workers)
         wait_for(lambda: _live_workers(stack) >= workers, 60, f"{workers} live worker(s)", 0.1)
