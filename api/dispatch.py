@@ -17,7 +17,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from common import curve, messages, wire
-from common.store import REDIS_DOWN
+from common.store import redis_down
 
 log = Logger()
 
@@ -102,10 +102,11 @@ class Dispatcher(Service):
                         await self._store.release(task, attempted=False)
                 if len(tasks) < BATCH:
                     break
-        except REDIS_DOWN as e:
-            log.warn("dispatch failed, retrying next round: {e}", e=e)
-        except Exception:
-            log.failure("dispatch failed, retrying next round")
+        except Exception as e:
+            if redis_down(e):
+                log.warn("dispatch failed, retrying next round: {e}", e=e)
+            else:
+                log.failure("dispatch failed, retrying next round")
         finally:
             self._busy = False
         if self._again:
@@ -129,7 +130,9 @@ class Dispatcher(Service):
             requeued, failed = await self._store.reap(
                 self._config.max_attempts, max_pushes(self._config.max_attempts))
             backlog = await self._store.backlog()
-        except REDIS_DOWN as e:
+        except Exception as e:
+            if not redis_down(e):
+                raise
             log.warn("reaping failed, retrying next round: {e}", e=e)
             return
         if requeued or failed:

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from common.store import REDIS_DOWN
+from common.store import redis_down
 
 log = Logger()
 
@@ -205,7 +205,8 @@ class TimedStore:
         return result.addErrback(self._unavailable, name)
 
     def _unavailable(self, failure, name):
-        failure.trap(TimeoutError, *REDIS_DOWN)
+        if not (failure.check(TimeoutError) or redis_down(failure.value)):
+            return failure
         log.warn("the job store failed {call}: {error}", call=name, error=failure.getErrorMessage())
         what = (f"did not answer within {self._seconds:g} s" if failure.check(TimeoutError)
                 else "is unreachable")

@@ -22,6 +22,20 @@ from common.messages import Task, is_job_id
 # How a Redis that is restarting or unreachable fails a call: expected,
 # tried again, and logged without a traceback.
 REDIS_DOWN = (txredisapi.ConnectionError, ConnectionLost, ConnectionRefusedError, TimeoutError)
+# Error replies of a Redis that is up but not ready: loading its data after
+# a restart, busy with a script, or failing over.
+_NOT_READY = ("LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN")
+
+
+def redis_down(error):
+    """
+    Whether C{error} says Redis is away or not ready yet, so the call is to
+    be tried again, rather than a bug: right after a restart Redis answers
+    "LOADING" while it reads its append-only file back.
+    """
+    if isinstance(error, REDIS_DOWN):
+        return True
+    return isinstance(error, txredisapi.ResponseError) and str(error).startswith(_NOT_READY)
 
 COUNTERS = (
     "pages_admitted", "pages_crawled", "pages_failed", "pages_skipped",

@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
 from txredisapi import ResponseError
 
-from common.store import REDIS_DOWN
+from common.store import redis_down
 from common.urls import scope_key
 from worker.fetch import FetchError, FetchTimeout
 from worker.parsing import ParseError, ParseFailed, ParserUnavailable
@@ -223,6 +223,10 @@ class Crawler:
         outcome = {"attempt": attempt, "error": retry.error, "retry_in": round(wait, 3)}
         return self._store.retry(task, now + wait, now + wait if retry.host_wide else None, outcome)
 
+    async def hand_back(self, task, attempted):
+        """Give a task back untried, repeating until Redis takes it."""
+        return await self._until_stored(self._store.release, task, attempted)
+
     async def _until_stored(self, step, *args):
         """
         Run a task's last step until Redis takes it: while Redis restarts,
@@ -233,7 +237,9 @@ class Crawler:
         while True:
             try:
                 return await step(*args)
-            except REDIS_DOWN as e:
+            except Exception as e:
+                if not redis_down(e):
+                    raise
                 log.warn("could not record {url} ({e}); trying again in {s} s",
                          url=args[0].url, e=e, s=pause)
             await deferLater(self._clock, pause)

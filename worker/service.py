@@ -121,15 +121,17 @@ class WorkerService(Service):
             self._pump()
 
     def _not_accepted(self, failure, task, reserve):
-        # Redis unreachable, most likely: the task's short delivery lease
-        # runs out and the reaper requeues it, so there is nothing to undo.
+        # Redis went away, most likely, perhaps after it ran the start step
+        # (the lease would then be this worker's for LEASE_SECONDS): hand
+        # the task back once Redis answers.  The attempt, if counted, stays.
         self._starting -= reserve
         self._held -= 1
         log.warn("task {url} not accepted: {e}", url=task.url, e=failure.getErrorMessage())
+        self._hand_back(task, attempted=False)
 
     def _hand_back(self, task, attempted):
-        self._store.release(task, attempted).addErrback(
-            lambda f: log.warn("could not hand back {url}: {e}", url=task.url, e=f.getErrorMessage()))
+        ensureDeferred(self._crawler.hand_back(task, attempted)).addErrback(
+            lambda f: log.failure("could not hand back {url}", f, url=task.url))
 
     def _pump(self):
         while (self._queue and len(self._running) + self._starting < self._slots

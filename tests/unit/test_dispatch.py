@@ -372,3 +372,23 @@ def test_a_retry_comes_back_when_due(h):
     h.clock.advance(0.5)
     assert [t.url for t in h.pushed()] == [task.url] * 2
     assert h.pushed()[1].attempt == 2
+
+
+def test_a_round_that_finds_redis_loading_its_data_is_not_fatal(h):
+    from txredisapi import ResponseError
+
+    h.workers(10)
+    h.start()
+    reap = h.store.reap
+    failures = [ResponseError("LOADING Redis is loading the dataset in memory")]
+
+    async def loading(*args):
+        if failures:
+            raise failures.pop()
+        return await reap(*args)
+
+    h.store.reap = loading
+    h.clock.advance(1)
+    h.job(2)
+    h.clock.advance(1)
+    assert h.fatal.exit_status == 0 and len(h.pushed()) == 2

@@ -556,3 +556,47 @@ def test_a_page_redis_refuses_to_record_is_settled_as_failed(h):
     assert job["status"] == "completed" and job["pages_failed"] == "1"
     [(_, outcome, page, images, *_)] = h.store.called("finish")[-1:]
     assert outcome == "failed" and "could not record the page" in page["error"] and images == []
+
+
+def test_a_finish_step_refused_while_redis_loads_its_data_is_repeated(h):
+    """Right after a restart Redis answers LOADING: not the page's fault."""
+    from txredisapi import ResponseError
+
+    h.start()
+    [task] = h.tasks(1)
+    finish = h.store.finish
+    loading = [ResponseError("LOADING Redis is loading the dataset in memory")] * 2
+
+    def still_loading(*args):
+        if loading:
+            return fail(loading.pop())
+        return finish(*args)
+
+    h.store.finish = still_loading
+    h.deliver(task)
+    h.fetcher.answer(task.url)
+    h.clock.advance(0.2)
+    h.clock.advance(0.4)
+    job = h.store.job(h.job_id).result
+    assert job["pages_crawled"] == "1" and job["pages_failed"] == "0"
+
+
+def test_a_start_whose_reply_was_lost_hands_the_task_back(h):
+    """Redis ran the start step, then the connection dropped: the lease is
+    this worker's for LEASE_SECONDS unless the worker gives it back."""
+    from twisted.internet.error import ConnectionLost
+
+    h.start()
+    [task] = h.tasks(1)
+    start = h.store.start
+
+    async def reply_lost(*args):
+        await start(*args)
+        raise ConnectionLost("Lost connection")
+
+    h.store.start = reply_lost
+    h.deliver(task)
+    assert h.fetcher.fetched == []
+    assert h.released() == [task]
+    [again] = h.lease(1)
+    assert again.url == task.url, "back on its queue at once, not after its lease"
