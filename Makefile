@@ -8,7 +8,7 @@ WORKERS ?= 2
 REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps redis run test test-unit test-integration bench bench-quick bench-big clean
+.PHONY: help venv deps redis run test test-unit test-integration test-browser bench bench-quick bench-big clean
 
 help:
 	@echo "make run        start redis-server, the API and WORKERS=$(WORKERS) workers locally"
@@ -46,6 +46,10 @@ test-unit: venv
 
 test-integration: deps
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# The web page in headless Chromium (Debian's chromium; `make test` runs these too).
+test-browser: deps
+	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -16,6 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from api.roster import Roster
 from common import curve, messages, wire
 from common.store import redis_down
 
@@ -41,6 +42,7 @@ class Dispatcher(Service):
         self._round.clock = reactor
         self._timer = None
         self._zmq = None
+        self._roster = Roster()
 
     @property
     def accept_seconds(self):
@@ -130,13 +132,16 @@ class Dispatcher(Service):
             requeued, failed = await self._store.reap(
                 self._config.max_attempts, max_pushes(self._config.max_attempts))
             backlog = await self._store.backlog()
+            live = await self._store.live_workers()
         except Exception as e:
             if not redis_down(e):
                 raise
             log.warn("reaping failed, retrying next round: {e}", e=e)
             return
+        self._roster.update(live)
         if requeued or failed:
-            log.info("taken back: {r} task(s) requeued, {f} given up", r=requeued, f=failed)
+            log.info("leases reclaimed: {requeued} task(s) requeued, {failed} given up",
+                     event="leases.reclaimed", requeued=requeued, failed=failed)
         self._metrics.tasks_requeued.inc(requeued)
         self._metrics.tasks_given_up.inc(failed)
         self._metrics.leased.set(backlog["leased"])

@@ -74,10 +74,11 @@ def write_json(request, status, body, headers=None):
 def query(request):
     """
     The query string alone as C{{name: [values]}}: C{request.args} would mix
-    in a form-encoded body, which for curl's C{-d} is a URL list.
+    in a form-encoded body, which for curl's C{-d} is a URL list.  Blank
+    values are kept: C{?max_depth=} is a bad value to refuse, not the default.
     """
     _, _, raw = request.uri.partition(b"?")
-    return parse_qs(raw.decode("utf-8", "replace"))
+    return parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 def _digest(value):

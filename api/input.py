@@ -8,7 +8,9 @@ Accepted bodies:
   - text (C{text/plain}, curl's default form encoding, or no content type):
     URLs separated by white space, or run together as C{curl -d @file}
     sends them; a form field C{urls=...} is understood too.
-Options may also come as query parameters; the body wins.
+Options may also come as query parameters; the body wins.  In a query or
+form, a list option repeats (C{include=a&include=b}), a boolean is
+true/false/1/0/yes/no and C{max_depth=none} means no depth limit (JSON null).
 
 Any body is within C{MAX_REQUEST_BYTES}.  JSON is checked before it is
 parsed: UTF-8 (RFC 8259), nested no deeper than L{MAX_JSON_DEPTH} (Python's
@@ -23,14 +25,21 @@ from dataclasses import dataclass
 from itertools import accumulate
 from urllib.parse import parse_qs
 
+from api.callbacks import CallbackOptionError, callback_options
+from common.patterns import PatternError, check
 from common.urls import SCOPES, InvalidURL, check_start_url, split_url_list
 
-OPTIONS = ("max_depth", "scope", "max_pages", "host_concurrency", "host_delay")
+OPTIONS = ("max_depth", "scope", "max_pages", "host_concurrency", "host_delay",
+           "include", "exclude", "sitemaps", "obey_nofollow",
+           "callback_url", "callback_events", "callback_every_pages")
+# Options that may repeat in a query or form (include=a&include=b): lists.
+LIST_OPTIONS = ("include", "exclude", "callback_events")
 # A longer pause between two fetches of a site is no crawl at all.
 MAX_HOST_DELAY = 3600
 _TEXT_TYPES = ("text/plain", "application/x-www-form-urlencoded", "")
 _JSON_TYPES = ("application/json", "text/json")
-_FORM_FIELD = re.compile(r"\s*(urls|max_depth|scope|max_pages|host_concurrency|host_delay)=")
+_FORM_FIELD = re.compile(r"\s*(urls|" + "|".join(OPTIONS) + ")=")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # A submission nests two deep; the bound leaves room and stays far below
 # the recursion limit.
 MAX_JSON_DEPTH = 64
@@ -134,7 +143,13 @@ def _from_text(body):
         return split_url_list(text), {}
     fields = parse_qs(text.strip())
     urls = [u for value in fields.get("urls", []) for u in split_url_list(value)]
-    return urls, {k: fields[k][-1] for k in OPTIONS if k in fields}
+    return urls, from_fields(fields)
+
+
+def from_fields(fields):
+    """Options from a query or form, C{{name: [values]}}: the last value
+    of each, or every value of a list option."""
+    return {k: v if k in LIST_OPTIONS else v[-1] for k, v in fields.items() if k in OPTIONS and v}
 
 
 def _integer(name, value, low, high):
@@ -148,6 +163,31 @@ def _integer(name, value, low, high):
     if not low <= value <= high:
         raise InputError(422, "bad_option", f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _depth(value, high):
+    """C{max_depth}: an integer, or JSON null / C{none} for no depth limit."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        return None
+    return _integer("max_depth", value, 0, high)
+
+
+def _boolean(name, value):
+    """JSON true/false, or true/false/1/0/yes/no as text."""
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
+        return value.strip().lower() in _TRUE
+    if not isinstance(value, bool):
+        raise InputError(422, "bad_option", f"{name} must be true or false, got {_shown(value)}")
+    return value
+
+
+def _patterns(name, value, config):
+    """A list of RE2 patterns (one string is a list of one)."""
+    try:
+        return check(name, [value] if isinstance(value, str) else value,
+                     config.max_patterns, config.max_pattern_length)
+    except PatternError as e:
+        raise InputError(422, "bad_option", str(e)) from None
 
 
 def _seconds(name, value, high):
@@ -172,7 +212,7 @@ def parse_options(given, config):
         raise InputError(422, "bad_option",
                          f"scope must be one of {', '.join(SCOPES)}, got {_shown(scope)}")
     return {
-        "max_depth": _integer("max_depth", given.get("max_depth", 1), 0, config.max_depth_limit),
+        "max_depth": _depth(given.get("max_depth", 1), config.max_depth_limit),
         "scope": scope,
         "max_pages": _integer("max_pages", given.get("max_pages", config.default_max_pages),
                               1, config.max_pages_limit),
@@ -182,7 +222,21 @@ def parse_options(given, config):
             1, config.max_host_concurrency),
         "host_delay": _seconds(
             "host_delay", given.get("host_delay", config.host_delay_seconds), MAX_HOST_DELAY),
+        # Crawl controls (common/patterns.py, worker/sitemaps.py).
+        "include": _patterns("include", given.get("include", []), config),
+        "exclude": _patterns("exclude", given.get("exclude", []), config),
+        "sitemaps": _boolean("sitemaps", given.get("sitemaps", False)),
+        "obey_nofollow": _boolean("obey_nofollow", given.get("obey_nofollow", True)),
+        **_callbacks(given, config),
     }
+
+
+def _callbacks(given, config):
+    """The webhook options (L{api.callbacks}), or the error as an InputError."""
+    try:
+        return callback_options(given, config)
+    except CallbackOptionError as e:
+        raise InputError(422, e.code, str(e)) from None
 
 
 def check_urls(raw_urls, config):
@@ -223,7 +277,9 @@ def parse_submission(content_type, body, query, config):
     else:
         raise InputError(415, "unsupported_media_type",
                          f"send application/json or text/plain, not {kind!r}")
-    from_query = {k: v[-1] for k, v in query.items() if k in OPTIONS and v}
+    from_query = from_fields(query)
+    # A bad value in the query is refused even where the body's own wins.
+    parse_options(from_query, config)
     options = parse_options({**from_query, **given}, config)
     urls = check_urls(raw_urls, config)[: options["max_pages"]]
     return Submission(urls, options)

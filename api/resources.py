@@ -7,7 +7,11 @@ The HTTP API (v1) as a tree of twisted.web resources.
     /jobs/ID           GET: the job; DELETE: cancel it
     /jobs/ID/images    GET: images, paginated, or ?format=ndjson|csv|txt
     /jobs/ID/pages     GET: pages, paginated, or ?format=ndjson|csv|txt
+    /jobs/ID/events    GET: progress and new images, live (api/events.py)
+    /jobs/ID/callbacks GET: the job's webhook delivery attempts (api/webhooks.py)
+    / (text/html), /static/NAME   the web page (api/page.py)
     /healthz /readyz /metrics
+    /openapi.json      GET: this API described as OpenAPI 3.1 (api/openapi.py)
 """
 
 import csv
@@ -16,10 +20,12 @@ import re
 
 from twisted.logger import Logger
 
-from api import views
+from api import openapi, page, views
 from api.admission import Admission
+from api.events import Events, StreamSlots
 from api.http import ApiError, JsonResource, NotFound, TimedStore, Tokens, body, encode, query
 from api.input import InputError, parse_submission
+from common.lifecycle import EventStore
 from common.messages import is_job_id
 
 log = Logger()
@@ -71,12 +77,15 @@ class Api:
         # or is a 503: a Redis that is down must not hold requests up.
         store = TimedStore(store, store.clock, config.api_store_timeout)
         self.store = store
+        self.lifecycle = TimedStore(EventStore(store.redis, store.clock), store.clock,
+                                    config.api_store_timeout)
         self.dispatcher = dispatcher
         self.config = config
         self.metrics = metrics
         self.admission = Admission(store, config)
         self._views = {}
         self.tokens = Tokens(config.api_token)
+        self.streams = StreamSlots(config.events_max_streams)
         self.metrics_tokens = (Tokens(config.metrics_token, "METRICS_TOKEN")
                                if config.metrics_token else self.tokens)
 
@@ -114,8 +123,9 @@ class Api:
             submission.urls, submission.options, self.config.obey_robots, client)
         self.metrics.jobs_created.inc()
         self.dispatcher.wake()
-        log.info("job {id}: {n} start URL(s), options {options}",
-                 id=job_id, n=len(submission.urls), options=submission.options)
+        log.info("job {job} created: {start_urls} start URL(s) from {url}, options {options}",
+                 event="job.created", job=job_id, url=submission.urls[0],
+                 start_urls=len(submission.urls), options=submission.options)
         return await self.store.job(job_id)
 
 
@@ -136,12 +146,25 @@ class Root(ApiResource):
         self.putChild(b"healthz", Health())
         self.putChild(b"readyz", Ready(api))
         self.putChild(b"metrics", Metrics(api))
+        self.putChild(b"openapi.json", openapi.Description(api.config))
+        files = page.load()
+        self.putChild(b"static", page.Static(files))
+        self.index = files["index.html"]
 
     def getChild(self, path, request):
         return self if path == b"" else NotFound()
 
+    def render(self, request):
+        """A browser (it prefers HTML) gets the page, without a token: it holds no data."""
+        accept = (request.getHeader(b"accept") or b"").decode("latin-1")
+        if request.method in (b"GET", b"HEAD") and page.wants_html(accept):
+            return self.index.render(request)
+        return super().render(request)
+
     async def GET(self, request):
-        return 200, {"service": "imagecrawler", "jobs": "/jobs", "health": "/healthz"}
+        return 200, {"service": "imagecrawler", "jobs": "/jobs", "health": "/healthz",
+                     "openapi": "/openapi.json"}, {
+            b"vary": b"Accept"}
 
     async def POST(self, request):
         job = await self.api.submit(request)
@@ -177,6 +200,10 @@ class Job(ApiResource):
             return Listing(self.api, self.job_id, "images")
         if path == b"pages":
             return Listing(self.api, self.job_id, "pages")
+        if path == b"events":
+            return Events(self.api, self.job_id)
+        if path == b"callbacks":
+            return Callbacks(self.api, self.job_id)
         return NotFound()
 
     async def GET(self, request):
@@ -187,6 +214,18 @@ class Job(ApiResource):
         await self.api.store.cancel(self.job_id)
         self.api.forget(self.job_id)
         return 200, await self.api.job_view(self.job_id)
+
+
+class Callbacks(ApiResource):
+    """The job's webhook ledger: every delivery attempt, oldest first."""
+
+    def __init__(self, api, job_id):
+        super().__init__(api)
+        self.job_id = job_id
+
+    async def GET(self, request):
+        await self.api.job_or_404(self.job_id)
+        return 200, await self.api.lifecycle.ledger(self.job_id)
 
 
 class Listing(ApiResource):
@@ -259,7 +298,13 @@ class LegacyJobs(ApiResource):
         return LegacyJob(self.api, path.decode("utf-8", "replace"))
 
 
-class LegacyJob(Job):
+class LegacyJob(ApiResource):
+    """C{GET /job/ID} only, as in 2015: no DELETE, no lists below it."""
+
+    def __init__(self, api, job_id):
+        super().__init__(api)
+        self.job_id = job_id
+
     async def GET(self, request):
         job = await self.api.job_or_404(self.job_id)
         images = await self.api.store.images(self.job_id, 0, 100_000)

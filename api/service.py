@@ -1,11 +1,17 @@
 """The API process's service tree: the HTTP site and the dispatcher."""
 
+import os
+import socket
+
 from twisted.application import strports
+from api import webhooks
 from api.dispatch import Dispatcher
+from api.events_feed import EventsFeed
 from api.metrics import Metrics
 from api.resources import Api, Root
 from api.site import ApiSite
 from common import store as job_store
+from common.lifecycle import EventStore
 from common.process import Sequence
 
 
@@ -31,5 +37,10 @@ def make_service(reactor, config, fatal):
     top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
     dispatcher.setServiceParent(top)
+    # Job lifecycle events: logged, and sent to the jobs' webhooks.
+    events = EventStore(redis, reactor, config.job_ttl_seconds)
+    EventsFeed(reactor, events, f"{socket.gethostname()}-{os.getpid()}", fatal).setServiceParent(top)
+    webhooks.WebhookSender(reactor, events, webhooks.make_client(reactor, config), config,
+                           fatal).setServiceParent(top)
     web.setServiceParent(top)
     return top

@@ -10,7 +10,7 @@ silently different limit.
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from common import curve
@@ -152,6 +152,13 @@ def _log_level(name, raw):
     return level
 
 
+def _log_format(name, raw):
+    fmt = raw.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"{name} must be text or json, got {raw!r}")
+    return fmt
+
+
 def _networks(name, raw):
     """CIDRs separated by commas or spaces, such as C{10.1.0.0/16, fd00::/8}."""
     networks = []
@@ -172,6 +179,8 @@ def _default_worker_id():
 SETTINGS = (
     ("REDIS_URL", _redis_url, "redis://localhost:6379/0"),
     ("LOG_LEVEL", _log_level, "info"),
+    # text: short lines for a terminal; json: one object a line (common/logs.py).
+    ("LOG_FORMAT", _log_format, "text"),
     ("API_HOST", _nonempty, "0.0.0.0"),
     ("API_PORT", _integer(0, 65535), "8000"),
     ("API_TOKEN", _tokens, ""),
@@ -181,6 +190,10 @@ SETTINGS = (
     ("REQUEST_HEADER_TIMEOUT", _seconds(0.1, 3600), "10"),
     ("REQUEST_BODY_TIMEOUT", _seconds(0.1, 3600), "30"),
     ("API_STORE_TIMEOUT", _seconds(0.1, 600), "2"),
+    # The live event stream (api/events.py).
+    ("EVENTS_POLL_SECONDS", _seconds(0.05, 60), "0.5"),
+    ("EVENTS_HEARTBEAT_SECONDS", _seconds(1, 3600), "15"),
+    ("EVENTS_MAX_STREAMS", _integer(1, 100_000), "200"),
     ("ZMQ_TASKS_BIND", _zmq_address, "tcp://127.0.0.1:8050"),
     ("ZMQ_LINKS_BIND", _zmq_address, "tcp://127.0.0.1:8051"),
     ("ZMQ_TASKS_CONNECT", _zmq_address, "tcp://localhost:8050"),
@@ -191,7 +204,11 @@ SETTINGS = (
     ("MAX_START_URLS", _integer(1, 100_000), "1000"),
     ("DEFAULT_MAX_PAGES", _integer(1, 10_000_000), "1000"),
     ("MAX_PAGES_LIMIT", _integer(1, 10_000_000), "100000"),
-    ("MAX_DEPTH_LIMIT", _integer(0, 100), "10"),
+    # Deep enough for a site's chain of "next" pages; max_pages bounds the work.
+    ("MAX_DEPTH_LIMIT", _integer(0, 1_000_000), "1000"),
+    # Job options include/exclude (common/patterns.py): per option.
+    ("MAX_PATTERNS", _integer(0, 1000), "50"),
+    ("MAX_PATTERN_LENGTH", _integer(1, 100_000), "1000"),
     # Admission control (api/admission.py); 0 turns a limit off.
     ("CLIENT_JOBS_PER_MINUTE", _integer(0, 1_000_000), "30"),
     ("CLIENT_JOBS_BURST", _integer(1, 1_000_000), "10"),
@@ -221,12 +238,23 @@ SETTINGS = (
     ("PARSE_TIMEOUT", _seconds(0.1, 600), "10"),
     ("MAX_FOUND_ON", _integer(1, 100_000), "100"),
     ("MAX_URLS_PER_PAGE", _integer(1, 1_000_000), "10000"),
+    # Sitemaps (worker/sitemaps.py): files per site, bytes per file after
+    # decompression, URLs per job (and never more than its max_pages).
+    ("SITEMAPS_PER_SITE", _integer(1, 10_000), "20"),
+    ("SITEMAP_MAX_BYTES", _integer(1024, 1024 * 1024 * 1024), str(10 * 1024 * 1024)),
+    ("SITEMAP_MAX_URLS", _integer(1, 10_000_000), "50000"),
     ("CRAWL_USER_AGENT", _nonempty,
      "ImageCrawler/1.0 (+https://github.com/imagecrawler/imagecrawler)"),
     ("ALLOW_PRIVATE_NETWORKS", _flag, "0"),
     ("ALLOW_NETWORKS", _networks, ""),
     ("OBEY_ROBOTS", _flag, "1"),
     ("JOB_TTL_SECONDS", _integer(0, 10 * 365 * 86400), str(7 * 86400)),
+    # Job lifecycle webhooks (api/webhooks.py); no secret: callback_url is refused.
+    ("WEBHOOK_SECRET", _optional_text, ""),
+    ("WEBHOOK_MAX_ATTEMPTS", _integer(1, 100), "8"),
+    ("WEBHOOK_TIMEOUT", _seconds(0.1, 600), "10"),
+    ("WEBHOOK_RETRY_BASE", _seconds(0, 3600), "5"),
+    ("WEBHOOK_RETRY_MAX", _seconds(0, 86400), "600"),
 )
 
 
@@ -234,6 +262,7 @@ SETTINGS = (
 class Config:
     redis_url: str
     log_level: str
+    log_format: str
     api_host: str
     api_port: int
     api_token: tuple
@@ -242,6 +271,9 @@ class Config:
     request_header_timeout: float
     request_body_timeout: float
     api_store_timeout: float
+    events_poll_seconds: float
+    events_heartbeat_seconds: float
+    events_max_streams: int
     zmq_tasks_bind: str
     zmq_links_bind: str
     zmq_tasks_connect: str
@@ -252,6 +284,8 @@ class Config:
     default_max_pages: int
     max_pages_limit: int
     max_depth_limit: int
+    max_patterns: int
+    max_pattern_length: int
     client_jobs_per_minute: int
     client_jobs_burst: int
     total_jobs_per_minute: int
@@ -280,11 +314,19 @@ class Config:
     parse_timeout: float
     max_found_on: int
     max_urls_per_page: int
+    sitemaps_per_site: int
+    sitemap_max_bytes: int
+    sitemap_max_urls: int
     crawl_user_agent: str
     allow_private_networks: bool
     allow_networks: tuple
     obey_robots: bool
     job_ttl_seconds: int
+    webhook_secret: str = field(repr=False)     # never in a log line
+    webhook_max_attempts: int
+    webhook_timeout: float
+    webhook_retry_base: float
+    webhook_retry_max: float
 
 
 def from_env(environ=None):

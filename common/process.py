@@ -72,7 +72,7 @@ def run(name, make_service, environ=None, reactor=default_reactor):
     setting (before anything starts).
     """
     config = _config_or_exit(name, environ)
-    logs.start(config.log_level)
+    logs.start(config.log_level, config.log_format, name)
     fatal = Fatal(reactor)
     service = make_service(reactor, config, fatal)
     reactor.callWhenRunning(start, service, fatal)

@@ -16,7 +16,8 @@ from common import keys
 
 _HERE = Path(__file__).parent / "lua"
 # The constants the scripts share with Python, then the helpers.
-_CONSTANTS = f"local START_MARGIN = {keys.START_MARGIN!r}\n"
+_CONSTANTS = (f"local START_MARGIN = {keys.START_MARGIN!r}\n"
+              f"local EVENTS_MAXLEN = {keys.EVENTS_MAXLEN!r}\n")
 _LIB = _CONSTANTS + "\n".join(
     (_HERE / f"{part}.lua").read_text() for part in ("lib", "hosts", "jobs"))
 
@@ -51,3 +52,5 @@ FINISH = Script("finish")
 REAP = Script("reap")
 CANCEL = Script("cancel")
 HEARTBEAT = Script("heartbeat")
+WEBHOOK_TAKE = Script("webhook_take")
+WEBHOOK_SETTLE = Script("webhook_settle")

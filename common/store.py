@@ -157,7 +157,8 @@ class JobStore:
         d = scripts.CREATE_JOB(
             self.redis, job_id, repr(self.clock.seconds()),
             json.dumps(urls), json.dumps(options),
-            options["max_depth"], options["max_pages"], options["scope"], self.job_ttl,
+            keys.depth_limit(options["max_depth"]), options["max_pages"], options["scope"],
+            self.job_ttl,
             options["host_concurrency"], repr(float(options["host_delay"])),
             "1" if obey_robots else "0", client, *urls,
         )
@@ -244,7 +245,9 @@ class JobStore:
             return StartResult(go=False, reason="host not due", due=float(reply[1]))
         settings = None
         if want_settings:
-            settings = {"urls": json.loads(reply[5]), "scope": reply[6], "max_depth": int(reply[7])}
+            # The job's options, whatever they are (scope, max_depth,
+            # include, exclude, sitemaps, ...), as the API validated them.
+            settings = {"urls": json.loads(reply[5]), **json.loads(reply[6])}
         return StartResult(
             go=True, attempt=int(reply[1]), settings=settings, robots=reply[2],
             paced=reply[3] == "1", tries=tuple(json.loads(reply[4])) if reply[4] else ())
@@ -336,6 +339,10 @@ class JobStore:
             self.redis.zcount(keys.WORKERS, self.clock.seconds(), "+inf"),
         ])
         return {"leased": int(leases), "workers": int(workers)}
+
+    async def live_workers(self):
+        """The ids of the workers whose heartbeat has not run out."""
+        return await self.redis.zrangebyscore(keys.WORKERS, self.clock.seconds(), "+inf")
 
     def ping(self, timeout):
         """Fails when Redis does not answer within C{timeout} seconds."""

@@ -1,6 +1,9 @@
 """C{python -m worker}: one crawl worker, configured from the environment."""
 
+from functools import partial
+
 from twisted.application.service import Service
+from twisted.internet.threads import deferToThreadPool
 
 from common import store as job_store
 from common.process import Sequence, run
@@ -9,6 +12,7 @@ from worker.fetch import Fetcher, make_client
 from worker.parsing import ParserPool
 from worker.robots import PoolRobots
 from worker.service import WorkerService
+from worker.sitemaps import SitemapReader
 
 
 class ClientService(Service):
@@ -36,7 +40,8 @@ def make_service(reactor, config, fatal):
     parser = ParserPool(reactor, config.parse_processes, config.parse_timeout,
                         config.max_urls_per_page)
     robots = PoolRobots(store, fetcher, config, reactor)
-    crawler = Crawler(store, fetcher, parser, robots, config, reactor)
+    sitemaps = SitemapReader(fetcher, config, partial(deferToThreadPool, reactor, reactor.getThreadPool()))
+    crawler = Crawler(store, fetcher, parser, robots, sitemaps, config, reactor)
     top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)
     ClientService(client).setServiceParent(top)

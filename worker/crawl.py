@@ -25,12 +25,14 @@ from twisted.logger import Logger
 from twisted.web.client import ResponseFailed
 from txredisapi import ResponseError
 
+from common.patterns import LinkFilter
 from common.store import redis_down
-from common.urls import scope_key
+from common.urls import host_key, scope_key
 from worker.fetch import FetchError, FetchTimeout
 from worker.parsing import ParseError, ParseFailed, ParserUnavailable
-from worker.retry import RETRY_STATUSES, backoff
-from worker.safety import BlockedAddress
+from worker.sitemaps import default_sitemaps
+from common.retry import RETRY_STATUSES, backoff
+from common.safety import BlockedAddress
 
 log = Logger()
 
@@ -76,11 +78,16 @@ class Crawler:
 
     _SETTINGS_CACHED = 256
 
-    def __init__(self, store, fetcher, parser, robots, config, clock):
+    def __init__(self, store, fetcher, parser, robots, sitemaps, config, clock):
+        """
+        @param sitemaps: the L{worker.sitemaps.SitemapReader} for jobs with
+            C{sitemaps: true}.
+        """
         self._store = store
         self._fetcher = fetcher
         self._parser = parser
         self._robots = robots
+        self._sitemaps = sitemaps
         self._config = config
         self._clock = clock
         self._settings = OrderedDict()
@@ -122,6 +129,7 @@ class Crawler:
                 "attempt": started.attempt, "worker": self._config.worker_id}
         if started.tries:
             page["tries"] = list(started.tries)
+        began = self._clock.seconds()
         try:
             outcome, found_on, images, links = await self._visit(task, page, started)
         except _Retry as retry:
@@ -133,7 +141,46 @@ class Crawler:
             log.failure("crawling {url} failed", url=task.url)
             outcome, found_on, images, links = _failed(
                 page, task.url, f"internal error: {type(e).__name__}: {e}"[:500])
-        return await self._record(task, outcome, page, images, links, found_on)
+        if self._reads_sitemaps(task, started.settings):
+            links = links + await self._sitemap_links(task, page, started)
+        admitted = await self._record(task, outcome, page, images, links, found_on)
+        self._log_page(task, outcome, page, began)
+        return admitted
+
+    def _log_page(self, task, outcome, page, began):
+        log.debug("page {url} {outcome}: status {status}, {images} image(s) in {duration:.3f} s",
+                  event="page." + outcome, job=task.job, url=task.url,
+                  worker=self._config.worker_id, outcome=outcome, status=page.get("status"),
+                  images=page.get("images", 0), depth=task.depth, attempt=page["attempt"],
+                  duration=round(self._clock.seconds() - began, 3))
+
+    @staticmethod
+    def _reads_sitemaps(task, settings):
+        """
+        Whether crawling C{task} also reads its site's sitemaps: a start
+        URL of a C{sitemaps} job, the first of its site in the job's list
+        (so a site is read once a job), when its links may be admitted
+        (sitemap URLs come in at depth 1, as the start page's links).
+        """
+        return (task.depth == 0 and settings.get("sitemaps", False)
+                and settings["max_depth"] != 0 and task.url in settings["site_starts"])
+
+    async def _sitemap_links(self, task, page, started):
+        """The in-scope, wanted page URLs of the sitemaps of C{task}'s site,
+        noted in C{page}; a sitemap that fails costs only its note."""
+        settings = started.settings
+        try:
+            listed = await self._robots.sitemaps(task.url, started.robots)
+            reading = await self._sitemaps.read(
+                listed or default_sitemaps(task.url), settings["max_pages"])
+        except CancelledError:
+            raise
+        except Exception as e:
+            log.failure("reading the sitemaps of {url} failed", url=task.url)
+            page["sitemaps"] = {"read": 0, "urls": 0, "errors": [describe(e)]}
+            return []
+        page["sitemaps"] = reading.note()
+        return [url for url in reading.urls if self._wanted(url, settings)]
 
     async def _record(self, task, outcome, page, images, links, found_on):
         """
@@ -154,9 +201,18 @@ class Crawler:
                 self._config.max_found_on)
 
     def _remember(self, job, settings):
-        """Cache a job's settings, with the scope keys of its start URLs."""
+        """
+        Cache a job's settings, with what its pages share: the scope keys
+        of its start URLs, its compiled patterns, and the first start URL
+        of each site (L{_reads_sitemaps}).
+        """
         scope = settings["scope"]
         settings["keys"] = frozenset(scope_key(url, scope) for url in settings["urls"])
+        settings["filter"] = LinkFilter.of(settings.get("include", ()), settings.get("exclude", ()))
+        firsts = {}
+        for url in settings["urls"]:
+            firsts.setdefault(host_key(url), url)
+        settings["site_starts"] = frozenset(firsts.values())
         self._settings[job] = settings
         while len(self._settings) > self._SETTINGS_CACHED:
             self._settings.popitem(last=False)
@@ -210,7 +266,10 @@ class Crawler:
         page.update(images=parsed.image_count, links=parsed.link_count)
         if parsed.capped:
             page["urls_capped"] = self._config.max_urls_per_page
-        links = [link for link in parsed.links if self._wanted(link, settings)]
+        followed = parsed.links
+        if not settings.get("obey_nofollow", True):
+            followed = followed + parsed.nofollow
+        links = [link for link in followed if self._wanted(link, settings)]
         return "crawled", fetched.url, parsed.images, links
 
     def _retry(self, task, attempt, retry):
@@ -218,8 +277,9 @@ class Crawler:
         config = self._config
         wait = backoff(attempt, config.retry_base_seconds, config.retry_max_seconds, retry.retry_after)
         now = self._clock.seconds()
-        log.info("{url}: {error}; try {n} of {max} in {wait:.1f} s", url=task.url,
-                 error=retry.error, n=attempt + 1, max=config.max_attempts, wait=wait)
+        log.info("{url}: {error}; try {n} of {max} in {wait:.1f} s", event="page.retry",
+                 job=task.job, url=task.url, error=retry.error, n=attempt + 1,
+                 max=config.max_attempts, wait=wait)
         outcome = {"attempt": attempt, "error": retry.error, "retry_in": round(wait, 3)}
         return self._store.retry(task, now + wait, now + wait if retry.host_wide else None, outcome)
 
@@ -247,5 +307,7 @@ class Crawler:
 
     @staticmethod
     def _wanted(link, settings):
-        return scope_key(link, settings["scope"]) in settings["keys"]
+        """In the job's scope, and admitted by its include/exclude patterns."""
+        return (scope_key(link, settings["scope"]) in settings["keys"]
+                and settings["filter"].admits(link))
 

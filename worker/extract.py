@@ -3,7 +3,8 @@
 Runs on every crawled page, so it parses once, visits each element once and
 keeps BeautifulSoup from building the parts of the tree that cannot hold a
 URL. Every URL leaves here resolved and normalised by `common.urls.normalize`,
-so the rest of the crawler only ever compares canonical strings.
+so the rest of the crawler only ever compares canonical strings.  How a
+srcset and CSS are read is in `worker.srcset` and `worker.css`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
@@ -20,6 +21,8 @@ from bs4.filter import ElementFilter
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, to_unicode
 
 from common.urls import normalize, resolve
+from worker.css import css_urls
+from worker.srcset import srcset_urls
 
 KINDS = ("img", "srcset", "picture", "lazy", "style", "meta", "link", "input", "poster", "svg")
 
@@ -68,15 +71,13 @@ _META_IMAGE_NAMES = frozenset({
 _ICON_RELS = frozenset({
     "icon", "apple-touch-icon", "apple-touch-icon-precomposed", "image_src", "mask-icon",
 })
-_CSS_URL_START_RE = re.compile(r"url\(\s*", re.IGNORECASE)
-_CSS_UNQUOTED_URL_RE = re.compile(r"([^\"'()\s]*)\s*\)")
-# Stylesheet parts whose url() is a comment, a font or another stylesheet.
-_CSS_NON_IMAGE_RE = re.compile(
-    r"/\*.*?(?:\*/|$)|@font-face\s*\{[^}]*\}?|@import[^;]*", re.IGNORECASE | re.DOTALL
-)
-# The HTML standard's whitespace is ASCII only; U+00A0 may be part of a URL.
-_SRCSET_URL_RE = re.compile(r"[\t\n\f\r ,]*+([^\t\n\f\r ]+)")
-_SRCSET_DESCRIPTORS_RE = re.compile(r"(?:[^,(]|\([^)]*\)?)*,?")
+# rel tokens are split on ASCII white space; robots directives on commas
+# too (and on white space, as some sites write them).
+_REL_SPLIT_RE = re.compile(r"[\t\n\f\r ]+")
+_ROBOTS_SPLIT_RE = re.compile(r"[\t\n\f\r ,]+")
+_ROBOTS_NOFOLLOW = frozenset({"nofollow", "none"})
+# A lazy attribute holding CSS, as scripts write it (plainly).
+_LAZY_CSS_RE = re.compile(r"url\(|image-set\(", re.IGNORECASE)
 _REFRESH_RE = re.compile(
     r"\s*[\d.]+\s*[;,]\s*(?:url\s*=\s*)?(?P<quote>[\"']?)(?P<url>.*)", re.IGNORECASE | re.DOTALL
 )
@@ -94,10 +95,13 @@ class Image(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Images by URL and followable links, both in document order."""
+    """Images by URL, followable links and links the page asks crawlers not
+    to follow, each in document order; a URL with one followable link is
+    followable only."""
 
     images: dict[str, Image]
     links: list[str]
+    nofollow: list[str] = field(default_factory=list)
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -144,44 +148,6 @@ def is_html(content_type: str | None, body: bytes) -> bool:
         return mime in _HTML_TYPES
     head = body[:512].removeprefix(codecs.BOM_UTF8).lstrip(_ASCII_WHITESPACE.encode())
     return head.lower().startswith(_HTML_SIGNATURES)
-
-
-def srcset_urls(srcset: str) -> list[str]:
-    """The candidate URLs of a srcset value, by the HTML standard's parsing
-    algorithm: URLs may contain commas; a comma only separates candidates
-    after the descriptors, and commas inside parentheses do not count."""
-    urls = []
-    position = 0
-    while match := _SRCSET_URL_RE.match(srcset, position):
-        url, position = match.group(1), match.end()
-        if url.endswith(","):
-            url = url.rstrip(",")
-        else:
-            position = _SRCSET_DESCRIPTORS_RE.match(srcset, position).end()
-        urls.append(url)
-    return urls
-
-
-def css_urls(css: str) -> list[str]:
-    """The url(...) references in CSS, quoted or not. Scanned step by step, not
-    with one regex, so CSS full of unclosed url(" costs one pass, not one per url(."""
-    urls = []
-    position = 0
-    while match := _CSS_URL_START_RE.search(css, position):
-        position = match.end()
-        quote = css[position:position + 1]
-        if quote in ("'", '"'):
-            end = css.find(quote, position + 1)
-            if end < 0:
-                break
-            url, position = css[position + 1:end], end + 1
-        elif unquoted := _CSS_UNQUOTED_URL_RE.match(css, position):
-            url, position = unquoted.group(1), unquoted.end()
-        else:
-            continue
-        if url.strip():
-            urls.append(url)
-    return urls
 
 
 class _UrlElements(ElementFilter):
@@ -242,7 +208,8 @@ class _Found:
         self._resolved: dict[str, str | None] = {}
         self._kinds: dict[str, set[str]] = {}
         self._alts: dict[str, str] = {}
-        self._links: dict[str, None] = {}
+        self._links: dict[str, bool] = {}
+        self._page_nofollow = False
         self._source_pictures: dict[int, Tag | None] = {}
         self._awaiting_alt: dict[int, list[str]] = {}
 
@@ -255,10 +222,15 @@ class _Found:
                 self._alts.setdefault(url, alt)
         return url
 
-    def link(self, raw: str | None) -> None:
+    def link(self, raw: str | None, follow: bool = True) -> None:
+        """Record a link; one followable link makes its URL followable."""
         url = self._resolve(raw)
         if url is not None:
-            self._links[url] = None
+            self._links[url] = follow or self._links.get(url, False)
+
+    def nofollow_page(self) -> None:
+        """The robots meta said nofollow: none of the page's links is followable."""
+        self._page_nofollow = True
 
     def picture_of(self, tag: Tag) -> Tag | None:
         """The <picture> of a <source> or <img>. lxml nests sibling sources in
@@ -290,7 +262,11 @@ class _Found:
             url: Image(tuple(sorted(kinds)), self._alts.get(url))
             for url, kinds in self._kinds.items()
         }
-        return Page(images, list(self._links))
+        if self._page_nofollow:
+            return Page(images, [], list(self._links))
+        links = [url for url, follow in self._links.items() if follow]
+        nofollow = [url for url, follow in self._links.items() if not follow]
+        return Page(images, links, nofollow)
 
     def _resolve(self, raw: str | None) -> str | None:
         """Blank and fragment-only values point back at the page itself,
@@ -355,7 +331,7 @@ def _lazy(tag: Tag, found: _Found) -> None:
     for name, value in tag.attrs.items():
         if name not in _LAZY_ATTRS:
             continue
-        if "url(" in value.lower():
+        if _LAZY_CSS_RE.search(value):
             urls = css_urls(value)
         else:
             urls = srcset_urls(value) if name.endswith("srcset") else [value]
@@ -364,10 +340,15 @@ def _lazy(tag: Tag, found: _Found) -> None:
 
 
 def _meta(tag: Tag, found: _Found) -> None:
-    """Social-card images; and refresh redirects, which are links to follow."""
+    """Social-card images; robots directives; and refresh redirects, which
+    are links to follow."""
     names = {tag.get("property", "").strip().lower(), tag.get("name", "").strip().lower()}
     if not names.isdisjoint(_META_IMAGE_NAMES) or "image" in tag.get("itemprop", "").split():
         found.image(tag.get("content"), "meta")
+    elif "robots" in names:
+        directives = _ROBOTS_SPLIT_RE.split(tag.get("content", "").lower())
+        if not _ROBOTS_NOFOLLOW.isdisjoint(directives):
+            found.nofollow_page()
     elif tag.get("http-equiv", "").strip().lower() == "refresh":
         found.link(_refresh_target(tag.get("content", "")))
 
@@ -410,12 +391,14 @@ def _svg_image(tag: Tag, found: _Found) -> None:
 
 def _anchor(tag: Tag, found: _Found) -> None:
     """Only <a> and <area> lead to pages; other hrefs name resources."""
-    found.link(tag.get("href"))
+    rel = tag.get("rel", "").lower()
+    follow = "nofollow" not in rel or "nofollow" not in _REL_SPLIT_RE.split(rel)
+    found.link(tag.get("href"), follow)
 
 
 def _stylesheet(tag: Tag, found: _Found) -> None:
-    """Fonts, imported stylesheets and commented-out rules are not images."""
-    for url in css_urls(_CSS_NON_IMAGE_RE.sub("", tag.get_text())):
+    """A <style> element's images; css_urls leaves out fonts and imports."""
+    for url in css_urls(tag.get_text()):
         found.image(url, "style")
 
 

@@ -3,7 +3,7 @@ Fetch one page through a shared HTTP client, within bounds.
 
 Redirects are followed here rather than by treq so that every hop is
 recorded, counted against C{MAX_REDIRECTS}, and re-checked by the address
-rules in L{worker.safety} (they sit under the client, on every connection).
+rules in L{common.safety} (they sit under the client, on every connection).
 Bodies are read only when they are HTML, and only up to C{MAX_BODY_BYTES}
 after decompression (treq's client decodes gzip), so a gzip bomb or an
 endless stream costs at most that much memory.
@@ -35,7 +35,7 @@ from twisted.web.http_headers import Headers
 
 from common.urls import normalize
 from worker.extract import is_html
-from worker.safety import CheckedEndpointFactory
+from common.safety import CheckedEndpointFactory
 
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 # A redirect's or an error page's own body is never parsed; a little of it

@@ -27,7 +27,7 @@ import json
 import signal
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 from worker.extract import Page, decode_html, extract
@@ -44,9 +44,12 @@ class Parsed:
 
     C{images} are C{[url, [kinds], alt]}, or C{[url, [kinds]]} without alt
     text, in document order; C{links} the followable URLs in document
-    order; the counts are of everything found, before the cap, and
-    C{capped} says whether either list was cut.  Plain lists, because
-    they cross the pipe as JSON and go on to Redis as JSON.
+    order; C{nofollow} the links the page asks crawlers not to follow
+    (C{rel=nofollow}, or all of them under a robots C{nofollow} meta), in
+    document order, for a job that does not obey it.  The counts are of
+    everything found, before the cap (C{link_count} of both lists), and
+    C{capped} says whether any list was cut.  Plain lists, because they
+    cross the pipe as JSON and go on to Redis as JSON.
     """
 
     images: list
@@ -54,20 +57,23 @@ class Parsed:
     image_count: int
     link_count: int
     capped: bool
+    nofollow: list = field(default_factory=list)
 
 
 def summarize(found: Page, cap: int) -> Parsed:
     """
-    The first C{cap} images and the first C{cap} links of C{found}.  The cap
-    bounds what one page can cost downstream (its reply, its Redis
-    record); links are cut before the crawler filters them by scope.
+    The first C{cap} images, followable links and nofollow links of
+    C{found}.  The cap bounds what one page can cost downstream (its reply,
+    its Redis record); links are cut before the crawler filters them by
+    scope.
     """
     images = [
         [url, list(image.kinds), image.alt] if image.alt else [url, list(image.kinds)]
         for url, image in islice(found.images.items(), cap)
     ]
-    capped = len(found.images) > cap or len(found.links) > cap
-    return Parsed(images, found.links[:cap], len(found.images), len(found.links), capped)
+    capped = max(len(found.images), len(found.links), len(found.nofollow)) > cap
+    return Parsed(images, found.links[:cap], len(found.images),
+                  len(found.links) + len(found.nofollow), capped, found.nofollow[:cap])
 
 
 class FrameError(ValueError):

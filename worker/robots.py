@@ -18,9 +18,9 @@ from collections import OrderedDict
 from protego import Protego
 from twisted.logger import Logger
 
-from common.urls import host_key
+from common.urls import host_key, normalize
 from worker.fetch import TooManyRedirects
-from worker.safety import BlockedAddress
+from common.safety import BlockedAddress
 
 log = Logger()
 
@@ -98,6 +98,25 @@ class PoolRobots:
         version = answer.partition(" ")[2]
         rules = await self._rules(host_key(url), version)
         return rules.can_fetch(url, self._agent), ""
+
+    async def sitemaps(self, url, answer):
+        """
+        The C{Sitemap:} URLs of the robots.txt of C{url}'s host, given its
+        start step's robots answer: the pool's rules when the job obeys
+        robots.txt; when it does not (C{answer} empty), robots.txt is
+        fetched for its Sitemap lines alone.  Other answers (allow, deny)
+        mean there are no rules to read: an empty list.
+        """
+        host = host_key(url)
+        if answer.startswith("rules"):
+            rules = await self._rules(host, answer.partition(" ")[2])
+        elif not answer:
+            outcome, text, _ = await self._fetch(host)
+            rules = Protego.parse(text) if outcome == "rules" else _ALLOW_ALL
+        else:
+            return []
+        found = (normalize(line, f"{host}/robots.txt") for line in rules.sitemaps)
+        return [sitemap for sitemap in found if sitemap is not None]
 
     async def _rules(self, host, version):
         rules = self._parsed.get((host, version))

@@ -65,8 +65,8 @@ class WorkerService(Service):
         self._notices = wire.push(self._zmq, "connect", self._config.zmq_links_connect, 1000, keys)
         self._fatal.watch(
             self._heartbeat.start(self._config.heartbeat_seconds, now=True), "the heartbeat loop")
-        log.info("worker {id} up: {slots} slots, tasks from {tasks}",
-                 id=self._config.worker_id, slots=self._slots, tasks=self._config.zmq_tasks_connect)
+        log.info("worker {worker} up: {slots} slots, tasks from {tasks}", event="worker.started",
+                 worker=self._config.worker_id, slots=self._slots, tasks=self._config.zmq_tasks_connect)
 
     def _beat(self):
         Path(self._config.worker_heartbeat_file).touch()
@@ -211,7 +211,8 @@ class WorkerService(Service):
             self._notice.cancel()
             self._send_notice()
         self._zmq.shutdown()
-        log.info("worker {id} stopped after {n} pages", id=self._config.worker_id, n=self.crawled)
+        log.info("worker {worker} stopped after {pages} pages", event="worker.stopped",
+                 worker=self._config.worker_id, pages=self.crawled)
 
     def stopService(self):
         super().stopService()

@@ -6,6 +6,7 @@ local job = ARGV[2]
 local status = redis.call('HGET', key(job), 'status')
 if is_live(status) then
   redis.call('HSET', key(job), 'status', 'cancelled', 'finished_at', ARGV[3])
+  emit_event(job, 'job.cancelled', ARGV[3])
   drop_transient(job)
   return 'cancelled'
 end

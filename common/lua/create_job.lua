@@ -1,7 +1,8 @@
 -- Record a new job and admit its start URLs at depth 0.  The job joins
 -- its client's live jobs (the admission cap; drop_transient takes it out)
 -- and, with a ttl, start-by: still queued after ttl, reap.lua cancels it.
--- ARGV: prefix, id, now, urls_json, options_json, max_depth, max_pages,
+-- ARGV: prefix, id, now, urls_json, options_json, max_depth ('' for no
+--       limit), max_pages,
 --       scope, ttl, host_concurrency, host_delay, robots, client ('' for
 --       none), url... (start URLs: normalised, unique, at most max_pages)
 local id, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[9])
@@ -13,6 +14,16 @@ redis.call('HSET', key(id),
   'pages_admitted', 0, 'pending', 0,
   'pages_crawled', 0, 'pages_failed', 0, 'pages_skipped', 0,
   'pages_retried', 0, 'images_found', 0, 'ttl', ttl)
+-- A job whose webhook asks for progress (api/callbacks.py) gets a
+-- job.progress event every callback_every_pages settled pages (settle).
+local options = cjson.decode(ARGV[5])
+if type(options.callback_events) == 'table' then
+  for _, event in ipairs(options.callback_events) do
+    if event == 'progress' then
+      redis.call('HSET', key(id), 'progress_every', options.callback_every_pages)
+    end
+  end
+end
 local client = ARGV[13]
 if client ~= '' then
   redis.call('HSET', key(id), 'client', client)

@@ -55,7 +55,9 @@ if found_on ~= url then
   redis.call('SADD', key(job, 'seen'), found_on)
 end
 local admitted = 0
-if depth < tonumber(redis.call('HGET', key(job), 'max_depth')) then
+-- An empty max_depth is no depth limit (keys.depth_limit).
+local max_depth = tonumber(redis.call('HGET', key(job), 'max_depth'))
+if max_depth == nil or depth < max_depth then
   admitted = admit(job, cjson.decode(ARGV[9]), tostring(depth + 1))
 end
 settle(job, url, ARGV[12])

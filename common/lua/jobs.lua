@@ -48,14 +48,40 @@ local function drop_transient(job)
   end
 end
 
+-- Append a lifecycle event (common/keys.py EVENTS) to the job-events
+-- stream, in the step that makes the change, so that no event is lost or
+-- made up; the API's events feed logs it and sends the job's webhooks.
+-- The state is the job as it is at that moment: status, times, counters.
+local EVENT_STATE = {'status', 'created_at', 'started_at', 'finished_at', 'cancel_reason',
+  'pending', 'pages_admitted', 'pages_crawled', 'pages_failed', 'pages_skipped',
+  'pages_retried', 'images_found'}
+local function emit_event(job, event, now)
+  local values = redis.call('HMGET', key(job), unpack(EVENT_STATE))
+  local state = {}
+  for i, field in ipairs(EVENT_STATE) do
+    if values[i] then state[field] = values[i] end
+  end
+  redis.call('XADD', P .. 'job-events', 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+             'event', event, 'job', job, 'time', now, 'state', cjson.encode(state))
+end
+
 -- One admitted page is settled; the last one completes the job, in the
--- same atomic step as the page itself.
+-- same atomic step as the page itself.  A job that asked for progress
+-- events gets one every progress_every settled pages.
 local function settle(job, url, now)
   drop_load(job, host_of(url))
   local pending = redis.call('HINCRBY', key(job), 'pending', -1)
   if pending <= 0 then
     redis.call('HSET', key(job), 'status', 'completed', 'finished_at', now)
+    emit_event(job, 'job.completed', now)
     drop_transient(job)
+    return
+  end
+  local counts = redis.call('HMGET', key(job), 'progress_every',
+                            'pages_crawled', 'pages_failed', 'pages_skipped')
+  local every = tonumber(counts[1])
+  if every and (tonumber(counts[2]) + tonumber(counts[3]) + tonumber(counts[4])) % every == 0 then
+    emit_event(job, 'job.progress', now)
   end
 end
 

@@ -60,6 +60,7 @@ for _, job in ipairs(redis.call('ZRANGEBYSCORE', P .. 'start-by', '-inf', now,
   if redis.call('HGET', key(job), 'status') == 'queued' then
     redis.call('HSET', key(job), 'status', 'cancelled', 'finished_at', now,
                'cancel_reason', 'expired before it started')
+    emit_event(job, 'job.failed', now)
     drop_transient(job)
   end
 end

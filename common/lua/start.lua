@@ -6,7 +6,7 @@
 -- too early goes to the delayed set until the host is due, at no cost.
 -- ARGV: prefix, job, depth, url, token, now, lease_seconds, want_settings,
 --       worker, reserve
--- Returns {'go', attempt, robots, paced, tries, [urls_json, scope, max_depth]},
+-- Returns {'go', attempt, robots, paced, tries, [urls_json, options_json]},
 -- {'wait', due} or {'drop', reason}.  robots is '' (not obeyed), 'fetch'
 -- (this worker fetches the host's robots.txt first), 'allow', 'deny <why>'
 -- or 'rules <version>' (the rules in host:H:robots); paced is '1' when the
@@ -44,7 +44,7 @@ local attempt = redis.call('HINCRBY', key(job, 'attempts'), url, 1)
 local reply = {'go', attempt, robots_for(job, host, member), paced and '1' or '0',
                redis.call('HGET', key(job, 'tries'), url) or ''}
 if ARGV[8] == '1' then
-  local settings = redis.call('HMGET', key(job), 'urls', 'scope', 'max_depth')
+  local settings = redis.call('HMGET', key(job), 'urls', 'options')
   for _, value in ipairs(settings) do reply[#reply + 1] = value end
 end
 return reply

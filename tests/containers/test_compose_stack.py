@@ -10,12 +10,14 @@ not cascade.  See conftest.py for how to run the tier.
 
 import importlib.util
 import json
+import os
 import subprocess
+import sys
 import time
 
 import pytest
 
-from .conftest import SITE, WORKERS
+from .conftest import REPO, SITE, WORKERS
 
 pytestmark = [pytest.mark.containers]
 if importlib.util.find_spec("pytest_timeout"):
@@ -108,6 +110,30 @@ def test_plain_curl_form_submission(stack, fixture_site):
     assert stack.image_urls(job_id) == {
         f"{SITE}/a/img/{n}" for n in ("logo.png", "photo-1x.png", "photo-2x.png",
                                        "photo.png", "og.png")}
+
+
+def test_command_line_client(stack, fixture_site):
+    """The CLI (python -m client, run on the host) against the containers:
+    crawl --wait in a pipe prints exactly the job's images; the API's log
+    in the container is JSON lines that name the job."""
+    env = {**os.environ, "IMAGECRAWLER_API": stack.base}
+    env.pop("API_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "client", "crawl", SITE + "/a/", "--depth", "0", "--wait"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    job_id = result.stderr.split()[1]
+    assert set(result.stdout.split()) == stack.image_urls(job_id) == {
+        f"{SITE}/a/img/{n}" for n in ("logo.png", "photo-1x.png", "photo-2x.png",
+                                       "photo.png", "og.png")}
+    status = subprocess.run([sys.executable, "-m", "client", "status", job_id],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] == "completed"
+
+    api = stack.containers("api")[0]
+    logged = subprocess.run(["docker", "logs", api], capture_output=True, text=True, check=True)
+    records = [json.loads(line) for line in logged.stdout.splitlines() if line.strip()]
+    assert any(r["event"] == "job.created" and r.get("job") == job_id for r in records)
 
 
 def test_three_workers_share_the_work(stack, fixture_site):

@@ -4,10 +4,13 @@ The rest of the crawler relies on these without checking: it compares URLs
 as strings, stores kinds as given and fetches every URL it is handed.
 """
 
+import re
+
 from common.urls import normalize
 from worker.extract import KINDS, Image, Page
 
 ASCII_WHITESPACE = "\t\n\x0c\r "
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def check_url(url: str) -> None:
@@ -37,26 +40,32 @@ def check_image(image: Image) -> None:
 
 def check_page(page: Page) -> None:
     """The whole contract of extract(): canonical image URLs with valid
-    images, and links that are canonical and listed once each."""
+    images, and followable and nofollow links that are canonical, each
+    listed once, in one of the two lists only."""
     assert isinstance(page, Page)
     assert isinstance(page.images, dict)
     for url, image in page.images.items():
         check_url(url)
         check_image(image)
-    assert isinstance(page.links, list)
-    assert len(set(page.links)) == len(page.links), page.links
-    for url in page.links:
-        check_url(url)
+    for links in (page.links, page.nofollow):
+        assert isinstance(links, list)
+        assert len(set(links)) == len(links), links
+        for url in links:
+            check_url(url)
+    assert not set(page.links) & set(page.nofollow), page
 
 
 def check_raw_urls(urls: list[str], source: str) -> None:
     """srcset_urls and css_urls return raw references for the page's base to
-    resolve: non-blank strings taken verbatim from their input."""
+    resolve: non-blank strings taken verbatim from their input, except
+    where CSS decodes them (escapes; NUL and surrogates read as U+FFFD;
+    CR and FF read as LF)."""
     assert isinstance(urls, list)
+    decoded = any(c in source for c in "\\\x00\r\x0c") or _SURROGATE_RE.search(source)
     for url in urls:
         assert isinstance(url, str)
         assert url.strip(ASCII_WHITESPACE), urls
-        assert url in source, (url, source)
+        assert decoded or url in source, (url, source)
 
 
 def kinds_by_url(page: Page) -> dict[str, set[str]]:

@@ -82,9 +82,13 @@ _huge_texts = st.builds(
 
 # --- srcset ----------------------------------------------------------------
 
-_DESCRIPTORS = st.sampled_from(
-    ["", "1x", "2x", "1.5x", "100w", "640w", "50h", "foo", "100w 2x", "(min-width: 1px, 2px) 1x"]
-)
+# (descriptors, whether the HTML standard keeps the candidate)
+_DESCRIPTORS = st.sampled_from([
+    ("", True), ("1x", True), ("2x", True), ("1.5x", True), ("100w", True), ("640w", True),
+    ("100w 50h", True), (".5e1x", True), ("0x", True), ("50h", False), ("foo", False),
+    ("100w 2x", False), ("1x 1x", False), ("1X", False), ("0w", False), ("-1x", False),
+    ("1.x", False), ("(min-width: 1px, 2px) 1x", False),
+])
 _SPACE = st.text(st.sampled_from(ASCII_WHITESPACE), max_size=3)
 _SOME_SPACE = st.text(st.sampled_from(ASCII_WHITESPACE), min_size=1, max_size=3)
 _COMMAS = st.text(st.sampled_from(", \n"), max_size=4)
@@ -97,13 +101,13 @@ _srcset_candidate_urls = references.map(
 
 @st.composite
 def srcsets(draw) -> tuple[str, list[str]]:
-    """A srcset value as authors write it (with or without descriptors,
-    separators with any white space and extra commas) and its candidate URLs.
-    A URL with no descriptor needs white space before its comma, or the comma
-    would be part of the URL."""
+    """A srcset value as authors write it (with or without descriptors, valid
+    or not, separators with any white space and extra commas) and the URLs
+    of the candidates the standard keeps.  A URL with no descriptor needs
+    white space before its comma, or the comma would be part of the URL."""
     candidates = draw(st.lists(st.tuples(_srcset_candidate_urls, _DESCRIPTORS), max_size=5))
     parts = [draw(_COMMAS)]
-    for i, (url, descriptor) in enumerate(candidates):
+    for i, (url, (descriptor, _)) in enumerate(candidates):
         parts.append(url)
         if descriptor:
             parts.append(draw(_SOME_SPACE) + descriptor)
@@ -111,7 +115,7 @@ def srcsets(draw) -> tuple[str, list[str]]:
             lead = draw(_SPACE) if descriptor else draw(_SOME_SPACE)
             parts.append(lead + "," + draw(_COMMAS))
     parts.append(draw(_SPACE) + draw(_COMMAS))
-    return "".join(parts), [url for url, _ in candidates]
+    return "".join(parts), [url for url, (_, valid) in candidates if valid]
 
 
 # --- CSS -------------------------------------------------------------------
@@ -130,23 +134,30 @@ def _unquoted_css_url(ref: str) -> bool:
     return not re.search(r"[\"'()\\\s]", ref)
 
 
-# CSS escapes are not decoded, so a URL in CSS here has no backslash.
-_css_references = references.map(lambda ref: ref.replace("\\", "/"))
+def _css_escape(text: str, chars: str) -> str:
+    """CSS hex escapes of those of `chars` in `text`; the space after one
+    ends it, so a hex digit may follow."""
+    return "".join(f"\\{ord(c):x} " if c in chars else c for c in text)
+
+
+_css_references = references
 
 
 @st.composite
 def css_url_tokens(draw, refs=_css_references) -> tuple[str, str]:
-    """One url(...) as written, and the URL in it: unquoted when the URL
-    allows, else in the quote it does not contain."""
+    """One url(...) or image-set() as written, and the URL in it: unquoted
+    when the URL allows, else in either quote, with the quote, backslashes
+    and line breaks escaped as CSS needs, and sometimes more characters
+    escaped, or the name spelled with an escape, as CSS allows."""
     ref = draw(refs)
-    quotes = [q for q in ('"', "'") if q not in ref]
-    if _unquoted_css_url(ref):
-        quotes.append("")
-    quote = draw(st.sampled_from(quotes)) if quotes else None
-    if quote is None:
-        ref, quote = ref.replace('"', ""), '"'
-    url = draw(st.sampled_from(["url(", "URL(", "Url("]))
-    return f"{url}{draw(_SPACE)}{quote}{ref}{quote}{draw(_SPACE)})", ref
+    extra = draw(st.sampled_from(["", "a", "./", "é"]))
+    quote = draw(st.sampled_from(['"', "'"] + ([""] if _unquoted_css_url(ref) else [])))
+    written = _css_escape(ref, extra + (quote + "\\\n\r\x0c" if quote else ""))
+    if quote and draw(st.booleans()):
+        name = draw(st.sampled_from(["image-set(", "-webkit-image-set(", "IMAGE-SET("]))
+        return f"{name}{draw(_SPACE)}{quote}{written}{quote} 1x{draw(_SPACE)})", ref
+    name = draw(st.sampled_from(["url(", "URL(", "Url(", "u\\72l(", "\\55 RL("]))
+    return f"{name}{draw(_SPACE)}{quote}{written}{quote}{draw(_SPACE)})", ref
 
 
 @st.composite
@@ -162,15 +173,13 @@ def css_declarations(draw, refs=_css_references) -> tuple[str, list[str]]:
         value = ", ".join(token for token, _ in tokens)
         suffix = draw(st.sampled_from(["", " no-repeat", " !important"]))
         text.append(f"{draw(_CSS_PROPERTIES)}:{draw(_SPACE)}{value}{suffix}")
-        urls.extend(url for _, url in tokens if url.strip())
+        urls.extend(url for _, url in tokens if url.strip(ASCII_WHITESPACE))
     return draw(st.sampled_from([";", "; ", ";\n"])).join(text), urls
 
 
-# In a <style> element comments, fonts and imports are skipped, and the text
-# ends at "</style"; the URLs here stay clear of what starts those (today a
-# "/*" is taken for a comment even inside a quoted url()).
+# A <style> element's text ends at "</style", whatever the CSS says.
 _stylesheet_references = _css_references.filter(
-    lambda r: not re.search(r"/\*|@import|@font-face|</style", r, re.IGNORECASE)
+    lambda r: not re.search(r"</style", r, re.IGNORECASE)
 )
 _NON_IMAGE_RULES = st.sampled_from([
     "/* .old { background: url(old.png) } */", "@import url(print.css) print;",
@@ -204,16 +213,19 @@ def stylesheets(draw) -> tuple[str, list[str]]:
 class Piece:
     """Markup as tokens (any boundary between two tokens is a place where an
     element may be inserted), the (raw reference, kind) pairs of the images
-    in it and the raw references of its links, both in document order."""
+    in it and the (raw reference, followable) pairs of its links, both in
+    document order, and whether a robots meta in it says nofollow."""
 
     tokens: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)
-    links: list[str] = field(default_factory=list)
+    links: list[tuple[str, bool]] = field(default_factory=list)
+    robots_nofollow: bool = False
 
     def add(self, other: Piece) -> None:
         self.tokens += other.tokens
         self.images += other.images
         self.links += other.links
+        self.robots_nofollow |= other.robots_nofollow
 
 
 @dataclass
@@ -247,11 +259,18 @@ class Document:
                 images.setdefault(url, set()).add(kind)
         return images
 
-    def expected_links(self, page_url: str) -> list[str]:
-        """The links extract() must find, each once, in document order."""
-        base = self.base(page_url)
-        urls = (expected_url(raw, base) for raw in self.head.links + self.body.links)
-        return list(dict.fromkeys(url for url in urls if url is not None))
+    def expected_links(self, page_url: str) -> tuple[list[str], list[str]]:
+        """The followable and the nofollow links extract() must find, each
+        once, in document order: a URL is followable if one of its links
+        is, and none is under a robots nofollow."""
+        base, follow = self.base(page_url), {}
+        for raw, followable in self.head.links + self.body.links:
+            if (url := expected_url(raw, base)) is not None:
+                follow[url] = followable or follow.get(url, False)
+        if self.head.robots_nofollow or self.body.robots_nofollow:
+            return [], list(follow)
+        return ([url for url, f in follow.items() if f],
+                [url for url, f in follow.items() if not f])
 
 
 def expected_url(raw: str, base: str) -> str | None:
@@ -303,11 +322,11 @@ def _img(draw) -> Piece:
         attributes.append(("srcset", srcset))
         piece.images += [(url, "srcset") for url in urls]
     if draw(st.booleans()):
-        lazy = draw(references.filter(lambda r: "url(" not in r.lower()))
+        lazy = draw(references.filter(lambda r: not _LAZY_CSS_RE.search(r)))
         attributes.append(("data-src", lazy))
         piece.images.append((lazy, "lazy"))
     if draw(st.booleans()):
-        srcset, urls = draw(srcsets().filter(lambda s: "url(" not in s[0].lower()))
+        srcset, urls = draw(srcsets().filter(lambda s: not _LAZY_CSS_RE.search(s[0])))
         attributes.append(("data-srcset", srcset))
         piece.images += [(url, "lazy") for url in urls]
     if draw(st.booleans()):
@@ -372,7 +391,10 @@ def _single_url_element(draw, variants=_SINGLE_URL_ELEMENTS) -> Piece:
     draw(st.randoms()).shuffle(attributes)
     piece = Piece(tokens=[_tag(draw, element, attributes)])
     if kind == "follow":
-        piece.links.append(value)
+        rel = draw(_RELS)
+        if rel:
+            piece.tokens[0] = piece.tokens[0][:-1] + _attribute(draw, "rel", rel) + ">"
+        piece.links.append((value, "nofollow" not in rel.lower().split()))
     elif kind is not None:
         piece.images.append((value, kind))
     if element == "link" and kind is not None and draw(st.booleans()):
@@ -386,6 +408,22 @@ def _single_url_element(draw, variants=_SINGLE_URL_ELEMENTS) -> Piece:
     elif element == "area":
         piece.tokens = ["<map>", *piece.tokens, "</map>"]
     return piece
+
+
+_RELS = st.sampled_from(["", "", "nofollow", "noopener NoFollow", "noopener", "nofollowx"])
+_ROBOTS = st.sampled_from([
+    ("nofollow", True), ("noindex, NOFOLLOW", True), ("none", True), ("noindex", False),
+    ("index, follow", False), ("max-snippet:-1", False),
+])
+
+
+@st.composite
+def _robots(draw) -> Piece:
+    """<meta name=robots>: nofollow or none makes every link of the page nofollow."""
+    content, nofollow = draw(_ROBOTS)
+    tag = _tag(draw, "meta", [("name", draw(st.sampled_from(["robots", "ROBOTS"]))),
+                              ("content", content)])
+    return Piece(tokens=[tag], robots_nofollow=nofollow)
 
 
 @st.composite
@@ -403,7 +441,7 @@ def _refresh(draw) -> Piece:
     value = draw(references).replace("'", "%27")
     content = f"{draw(st.sampled_from(['0', '5', ' 1.5 ']))}; url='{value}'"
     return Piece(tokens=[_tag(draw, "meta", [("http-equiv", "refresh"), ("content", content)])],
-                 links=[value])
+                 links=[(value, True)])
 
 
 @st.composite
@@ -421,6 +459,10 @@ _inert = st.sampled_from([
 ]) | _texts.map(escape)
 
 
+# A lazy attribute is read as CSS when it spells one of these, unescaped.
+_LAZY_CSS_RE = re.compile(r"url\(|image-set\(", re.IGNORECASE)
+
+
 @st.composite
 def _lazy_element(draw) -> Piece:
     """A non-image element carrying a lazy-loading attribute: one URL, or
@@ -429,9 +471,10 @@ def _lazy_element(draw) -> Piece:
         ["data-src", "data-original", "data-bg", "data-background-image", "data-lazy-src"]
     ))
     if draw(st.booleans()):
-        value = url = draw(references.filter(lambda r: "url(" not in r.lower()))
+        value = url = draw(references.filter(lambda r: not _LAZY_CSS_RE.search(r)))
     else:
-        value, url = draw(css_url_tokens().filter(lambda token: token[1].strip()))
+        value, url = draw(css_url_tokens().filter(
+            lambda token: token[1].strip(ASCII_WHITESPACE) and _LAZY_CSS_RE.match(token[0])))
     element = draw(st.sampled_from(["div", "section", "span"]))
     return Piece(tokens=[_tag(draw, element, [(name, value)]), f"</{element}>"],
                  images=[(url, "lazy")])
@@ -444,7 +487,7 @@ def _huge_img(draw) -> Piece:
     src = "/" + draw(_huge_texts)
     count = draw(st.integers(100, 3_000))
     candidates = [f"/{i}.png" for i in range(count)]
-    srcset = ", ".join(f"{url} {i}w" for i, url in enumerate(candidates))
+    srcset = ", ".join(f"{url} {i + 1}w" for i, url in enumerate(candidates))
     attributes = [("src", src), ("srcset", srcset), ("alt", draw(_huge_texts))]
     return Piece(tokens=[_tag(draw, "img", attributes)],
                  images=[(src, "img"), *((url, "srcset") for url in candidates)])
@@ -461,7 +504,10 @@ def _wrapper(children):
         if element == "a":
             href = draw(references)
             attributes.append(("href", href))
-            piece.links.append(href)
+            rel = draw(_RELS)
+            if rel:
+                attributes.append(("rel", rel))
+            piece.links.append((href, "nofollow" not in rel.lower().split()))
         if draw(st.booleans()):
             style, urls = draw(css_declarations())
             attributes.append(("style", style))
@@ -489,7 +535,7 @@ def documents(draw) -> Document:
     base_href = draw(st.none() | references)
     if base_href is not None:
         head.tokens.append(_tag(draw, "base", [("href", base_href)]))
-    head_pieces = _single_url_element(_HEAD_ELEMENTS) | _refresh() | _style_element()
+    head_pieces = _single_url_element(_HEAD_ELEMENTS) | _refresh() | _style_element() | _robots()
     for part in draw(st.lists(head_pieces, max_size=3)):
         head.add(part)
     body = Piece()

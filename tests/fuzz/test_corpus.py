@@ -1,17 +1,19 @@
 """The checked-in corpus, replayed on every run: inputs that once failed
-(and a few seeds), and the web-platform-tests srcset cases.  Each input
-must pass what the properties demand of any input; a new failure found by
-a deep run goes here (README.rst)."""
+(and a few seeds), and the web-platform-tests srcset page as a page (its
+cases, one by one, are tests/unit/test_srcset_wpt.py).  Each input must
+pass what the properties demand of any input; a new failure found by a
+deep run goes here (README.rst)."""
 
 import json
 from html import escape
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from tests.fuzz.contracts import check_page, check_raw_urls
-from worker.extract import css_urls, decode_html, extract, is_html, srcset_urls
+from worker.css import css_urls
+from worker.extract import decode_html, extract, is_html
+from worker.srcset import srcset_urls
 
 CORPUS = Path(__file__).parent / "corpus"
 PAGE = "http://site.test/dir/page.html"
@@ -57,35 +59,3 @@ def test_page_corpus(path, content_type):
     page = extract(html, PAGE)
     check_page(page)
     assert extract(decode_html(body, content_type), PAGE) == page
-
-
-class _WptSrcsets(HTMLParser):
-    """The <img srcset data-expect> cases of the WPT srcset parsing test."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cases: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if tag == "img" and "srcset" in attributes:
-            self.cases.append((attributes["srcset"], attributes.get("data-expect") or ""))
-
-
-def _wpt_cases() -> list:
-    parser = _WptSrcsets()
-    parser.feed((CORPUS / "wpt" / "parse-a-srcset-attribute.html").read_text(encoding="utf-8"))
-    return [pytest.param(srcset, expect, id=repr(srcset)[1:-1][:60])
-            for srcset, expect in parser.cases]
-
-
-@pytest.mark.parametrize(("srcset", "expect"), _wpt_cases())
-def test_wpt_srcset_cases(srcset, expect):
-    """Each WPT case splits without error into raw URLs, and the candidate a
-    browser picks there (data-expect, as written) is among ours: srcset_urls
-    may keep candidates whose descriptors a browser rejects, but never loses
-    the one it shows."""
-    urls = srcset_urls(srcset)
-    check_raw_urls(urls, srcset)
-    if expect:
-        assert expect in urls

@@ -40,11 +40,12 @@ def test_pages_give_exactly_their_images_and_links(document, page_url):
     kinds that referenced it, and nothing else: not the markup in comments,
     scripts, text areas or text, nor <source> outside <picture>, nor
     non-image <link>/<meta>/<input>.  Links are those of <a>, <area> and
-    meta refresh, each once, in document order."""
+    meta refresh, each once, in document order: nofollow ones (rel, or all
+    of them under a robots nofollow) apart."""
     page = extract(document.html(), page_url)
     check_page(page)
     assert kinds_by_url(page) == document.expected_images(page_url)
-    assert page.links == document.expected_links(page_url)
+    assert (page.links, page.nofollow) == document.expected_links(page_url)
 
 
 @given(documents(), PAGE_URLS, st.sampled_from(["", " ", "\n\n\t", "\ufeff"]),

@@ -42,7 +42,11 @@ def test_json_submission_finds_exact_images_and_pages(make_stack):
     }
     assert job["urls"] == [site.url("/")]
     assert job["options"] == {"max_depth": 1, "scope": "host", "max_pages": 1000,
-                              "host_concurrency": 4, "host_delay": 0.0}
+                              "host_concurrency": 4, "host_delay": 0.0,
+                              "include": [], "exclude": [], "sitemaps": False,
+                              "obey_nofollow": True, "callback_url": None,
+                              "callback_events": ["completed", "cancelled", "failed"],
+                              "callback_every_pages": 100}
     assert job["created_at"] <= job["started_at"] <= job["finished_at"]
 
 

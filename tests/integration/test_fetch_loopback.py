@@ -20,7 +20,7 @@ from twisted.web.server import Site
 
 from common.config import from_env
 from worker.fetch import Fetcher, make_client
-from worker.safety import BlockedAddress
+from common.safety import BlockedAddress
 
 
 class Recorder(Resource):

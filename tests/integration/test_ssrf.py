@@ -40,7 +40,7 @@ from twisted.web.util import redirectTo
 from common.config import from_env
 from common.urls import InvalidURL, check_start_url
 from worker.fetch import Fetcher, make_client
-from worker.safety import BlockedAddress
+from common.safety import BlockedAddress
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = "http://127.0.0.2:8000"
@@ -82,7 +82,7 @@ DIRECT = [
     ("octal", "http://0177.0.0.1/", LOOPBACK),
     ("octal-whole", "http://017700000001/", LOOPBACK),
     ("zero-padded", "http://127.000.000.001/", LOOPBACK),
-    ("trailing-dot", "http://127.0.0.1./", "unresolved"),
+    ("trailing-dot", "http://127.0.0.1./", LOOPBACK),  # the URL Standard reads it as IPv4
     ("percent-encoded", "http://%31%32%37.0.0.1/", LOOPBACK),
     ("fullwidth", "http://１２７.０.０.１/", LOOPBACK),
     ("ideographic-dots", "http://127。0。0。1/", LOOPBACK),
@@ -202,7 +202,7 @@ VECTORS.update({name: (url, expected) for name, url, expected, _ in REDIRECTS})
 CONTROLS = ("http://127.0.0.1/", "http://10.0.0.1:8080/", "http://169.254.169.254/",
             "http://0.0.0.0:6379/", "http://[::1]/", "http://[fd00:ec2::254]/",
             "http://[2002:a00:1::]/", "http://[64:ff9b::a00:1]/", "http://[::ffff:127.0.0.1]/",
-            "http://internal.test/", "http://2130706433/", "http://localhost:6379/")
+            "http://internal.test/", "http://2130706433:8080/", "http://localhost:6379/")
 
 
 # --- the tests: run the vectors in a namespace, check what they did ------------------------

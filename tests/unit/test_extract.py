@@ -1,20 +1,15 @@
-"""Unit tests for worker.extract: decoding, HTML sniffing, images and links."""
+"""Unit tests for worker.extract: decoding, HTML sniffing, images, links and
+nofollow links (the srcset and CSS readers have their own files)."""
 
 import codecs
 from html import escape
 
 import pytest
 
-from worker.extract import (
-    KINDS,
-    Image,
-    Page,
-    css_urls,
-    decode_html,
-    extract,
-    is_html,
-    srcset_urls,
-)
+from worker.css import css_urls
+from worker.extract import KINDS, Image, Page, decode_html, extract, is_html
+from worker.parse_child import summarize
+from worker.srcset import srcset_urls
 
 PAGE = "http://site.test/dir/page.html"
 
@@ -121,14 +116,24 @@ def test_img_srcset_descriptors_and_commas_in_urls():
         ("a.jpg,b.jpg", ["a.jpg,b.jpg"]),
         ("a.jpg, b.jpg", ["a.jpg", "b.jpg"]),
         ("a.jpg,, b.jpg 2x ,,c.jpg", ["a.jpg", "b.jpg", "c.jpg"]),
-        ("a.jpg (min-width: 1px, max-width: 2px) 1x, b.jpg 2x", ["a.jpg", "b.jpg"]),
-        ("a.jpg (unclosed, paren", ["a.jpg"]),
+        ("a.jpg (min-width: 1px, max-width: 2px) 1x, b.jpg 2x", ["b.jpg"]),
+        ("a.jpg (unclosed, paren", []),
         ("\n  a.jpg 100w,\n  b.jpg 200w\n", ["a.jpg", "b.jpg"]),
+        ("a.jpg 100w 50h, b.jpg 1.5x, c.jpg .5e1x, d.jpg -0x",
+         ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]),
+        ("a.jpg foo, b.jpg 1x 1x, c.jpg 1X, d.jpg 0w, e.jpg 50h, f.jpg 1x", ["f.jpg"]),
+        ("a.jpg 1e400x, b.jpg 1.x, c.jpg +1x, d.jpg 1w 1x, e.jpg 1\u00a0x", []),
+        ("a.jpg 1\x0bx", []),
+        ("a.jpg\x0b1x", ["a.jpg\x0b1x"]),
+        ("a.jpg " + "9" * 5000 + "w", ["a.jpg"]),
         ("", []),
         (" , ,", []),
     ],
 )
 def test_srcset_parsing(srcset, expected):
+    """The HTML standard's splitting and descriptor parsing (the WPT cases
+    are in test_srcset_wpt.py): a candidate with a descriptor the standard
+    rejects is no candidate."""
     assert srcset_urls(srcset) == expected
 
 
@@ -216,6 +221,7 @@ def test_style_element_urls_skip_comments_fonts_and_imports():
 
 
 def test_css_urls_survive_unclosed_urls():
+    """End of input closes strings and functions, as CSS Syntax says."""
     assert css_urls("url(a.png) url('b.png' url(\"c") == ["a.png", "b.png"]
     assert css_urls("url(" * 20000) == []
 
@@ -563,3 +569,91 @@ def test_http_charset_page_gives_utf8_percent_encoded_urls():
 )
 def test_is_html(content_type, body, expected):
     assert is_html(content_type, body) is expected
+
+
+# --- nofollow -------------------------------------------------------------
+
+
+def test_rel_nofollow_links_are_reported_apart():
+    html = (
+        '<a href="/a">a</a><a href="/b" rel="nofollow">b</a>'
+        '<a href="/c" rel="noopener NoFollow\tnoreferrer">c</a>'
+        '<map><area href="/d" rel="nofollow"><area href="/e" rel="nofollowx"></map>'
+        '<a href="/f" rel="follow">f</a>'
+    )
+    page = extract(html, PAGE)
+    assert page.links == ["http://site.test/a", "http://site.test/e", "http://site.test/f"]
+    assert page.nofollow == ["http://site.test/b", "http://site.test/c", "http://site.test/d"]
+
+
+def test_rel_is_split_on_ascii_white_space_only():
+    page = extract('<a href="/a" rel="noopener\u00a0nofollow">a</a>', PAGE)
+    assert page.links == ["http://site.test/a"]
+    assert page.nofollow == []
+
+
+def test_one_followable_link_makes_a_url_followable():
+    """A URL is in one list only; document order is its first link's."""
+    html = '<a href="/x" rel=nofollow>x</a><a href="/y">y</a><a href="/x#top">x again</a>'
+    page = extract(html, PAGE)
+    assert page.links == ["http://site.test/x", "http://site.test/y"]
+    assert page.nofollow == []
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '<meta name="robots" content="nofollow">',
+        '<meta name="ROBOTS" content="noindex, NoFollow">',
+        '<meta name="robots" content="none">',
+        '<meta name=" robots " content="noarchive,nofollow,max-snippet:-1">',
+        '<meta name="robots" content="noindex nofollow">',
+    ],
+)
+def test_robots_nofollow_makes_every_link_nofollow(meta):
+    """Wherever the meta is, every link of the page, meta refresh included,
+    is nofollow, in document order; the images are still read."""
+    html = (
+        '<a href="/before">b</a><meta http-equiv="refresh" content="0; url=/next">'
+        f'{meta}<a href="/after" rel="nofollow">a</a><img src="i.png">'
+    )
+    page = extract(html, PAGE)
+    assert page.links == []
+    assert page.nofollow == [
+        "http://site.test/before", "http://site.test/next", "http://site.test/after",
+    ]
+    assert list(page.images) == ["http://site.test/dir/i.png"]
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '<meta name="robots" content="noindex">',
+        '<meta name="robots" content="index, follow">',
+        '<meta name="robots" content="nofollowing">',
+        '<meta name="description" content="nofollow">',
+        '<meta property="robots" content="">',
+    ],
+)
+def test_other_robots_metas_change_no_link(meta):
+    page = extract(f'{meta}<a href="/a">a</a><img src="i.png">', PAGE)
+    assert page.links == ["http://site.test/a"]
+    assert page.nofollow == []
+    assert list(page.images) == ["http://site.test/dir/i.png"]
+
+
+def test_meta_refresh_is_followable_on_a_followable_page():
+    html = '<meta http-equiv="refresh" content="0; url=/n"><a href="/a" rel=nofollow>'
+    page = extract(html, PAGE)
+    assert page.links == ["http://site.test/n"]
+    assert page.nofollow == ["http://site.test/a"]
+
+
+def test_summarize_caps_each_link_list_and_counts_both():
+    page = Page({}, [f"http://a.test/f{i}" for i in range(2)],
+                [f"http://a.test/n{i}" for i in range(5)])
+    parsed = summarize(page, cap=3)
+    assert parsed.links == ["http://a.test/f0", "http://a.test/f1"]
+    assert parsed.nofollow == ["http://a.test/n0", "http://a.test/n1", "http://a.test/n2"]
+    assert (parsed.link_count, parsed.capped) == (7, True)
+    assert summarize(Page({}, ["http://a.test/"]), cap=3).nofollow == []

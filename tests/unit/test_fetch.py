@@ -31,7 +31,7 @@ from common.config import from_env
 from worker.fetch import (
     FetchError, Fetcher, FetchTimeout, NoCookies, make_client, request_url, retry_after,
 )
-from worker.safety import BlockedAddress, UnusableHost
+from common.safety import BlockedAddress, UnusableHost
 
 CONFIG = dataclasses.replace(
     from_env({}), fetch_timeout=20, max_redirects=3, max_body_bytes=1000,

@@ -7,11 +7,16 @@ import pytest
 
 from api.input import (MAX_JSON_DEPTH, InputError, Submission, json_depth, media_type,
                        parse_submission)
+from api.callbacks import callback_options
 from common.config import from_env
 
 CONFIG = from_env({})
 FORM = "application/x-www-form-urlencoded"
-POLITENESS = {"host_concurrency": CONFIG.host_concurrency, "host_delay": CONFIG.host_delay_seconds}
+# The options a test does not set, by their defaults: politeness, crawl
+# controls, webhooks (api/callbacks.py, tested there).
+POLITENESS = {"host_concurrency": CONFIG.host_concurrency, "host_delay": CONFIG.host_delay_seconds,
+              "include": [], "exclude": [], "sitemaps": False, "obey_nofollow": True,
+              **callback_options({}, CONFIG)}
 DEFAULTS = {"max_depth": 1, "scope": "host", "max_pages": CONFIG.default_max_pages, **POLITENESS}
 
 
@@ -353,10 +358,9 @@ def test_too_many_urls_in_a_text_body_is_422():
 
 @pytest.mark.parametrize("options", [
     {"max_depth": -1},
-    {"max_depth": 11},
+    {"max_depth": 1001},
     {"max_depth": 1.5},
     {"max_depth": True},
-    {"max_depth": None},
     {"max_depth": "two"},
     {"max_depth": [1]},
     {"max_pages": 0},
@@ -456,3 +460,74 @@ def test_a_body_over_the_cap_is_413_whatever_its_type(content_type):
 def test_values_in_messages_are_cut_short():
     error = refused({"urls": ["http://e.com/"], "max_depth": "9" * 10_000})
     assert error.code == "bad_option" and len(error.message) < 200
+
+
+# --- crawl controls: depth, include/exclude, sitemaps, obey_nofollow -------------------
+
+
+def test_null_max_depth_is_no_limit():
+    assert submit({"urls": ["http://e.com/"], "max_depth": None}).options["max_depth"] is None
+
+
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_none_in_a_query_is_no_depth_limit(value):
+    result = submit(b"http://e.com/", "text/plain", query={"max_depth": [value]})
+    assert result.options["max_depth"] is None
+
+
+def test_max_depth_up_to_the_ceiling():
+    assert submit({"urls": ["http://e.com/"], "max_depth": 1000}).options["max_depth"] == 1000
+    error = refused({"urls": ["http://e.com/"], "max_depth": 1001})
+    assert (error.code, "max_depth" in error.message) == ("bad_option", True)
+
+
+def test_patterns_from_json_and_from_a_repeated_query():
+    result = submit({"urls": ["http://e.com/"], "include": ["/blog/"], "exclude": "/tag/"})
+    assert (result.options["include"], result.options["exclude"]) == (["/blog/"], ["/tag/"])
+    result = submit(b"http://e.com/", "text/plain",
+                    query={"include": ["/a/", "/b/"], "exclude": [r"\.pdf$"]})
+    assert (result.options["include"], result.options["exclude"]) == (["/a/", "/b/"], [r"\.pdf$"])
+
+
+def test_patterns_in_a_form_body():
+    result = submit(b"urls=http://e.com/&include=/a/&include=/b/&sitemaps=yes", FORM)
+    assert result.options["include"] == ["/a/", "/b/"] and result.options["sitemaps"] is True
+
+
+@pytest.mark.parametrize(("patterns", "named"), [
+    ([r"(a)\1"], r"(a)\\1"),              # a backreference: RE2 has none
+    (["a(?=b)"], "a(?=b)"),                # lookahead
+    (["[unclosed"], "[unclosed"),
+])
+def test_a_pattern_re2_cannot_compile_is_422_naming_it(patterns, named):
+    error = refused({"urls": ["http://e.com/"], "exclude": patterns})
+    assert (error.status, error.code) == (422, "bad_option")
+    assert "exclude" in error.message and named in error.message
+
+
+def test_too_many_or_too_long_patterns_are_422():
+    config = with_limits(max_patterns=2, max_pattern_length=10)
+    error = refused({"urls": ["http://e.com/"], "include": ["a", "b", "c"]}, config=config)
+    assert error.code == "bad_option" and "at most 2" in error.message
+    error = refused({"urls": ["http://e.com/"], "include": ["a" * 11]}, config=config)
+    assert error.code == "bad_option" and "at most 10" in error.message
+
+
+@pytest.mark.parametrize("value", [[1], {"a": 1}, 5, [None]])
+def test_patterns_must_be_strings(value):
+    assert refused({"urls": ["http://e.com/"], "include": value}).code == "bad_option"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("true", True), ("1", True), ("yes", True), ("TRUE", True),
+    ("false", False), ("0", False), ("no", False),
+])
+def test_booleans_as_text(raw, expected):
+    result = submit(b"http://e.com/", "text/plain", query={"sitemaps": [raw], "obey_nofollow": [raw]})
+    assert (result.options["sitemaps"], result.options["obey_nofollow"]) == (expected, expected)
+
+
+@pytest.mark.parametrize("value", ["maybe", 1, 0, None, [True]])
+def test_bad_booleans_are_422_naming_the_option(value):
+    error = refused({"urls": ["http://e.com/"], "obey_nofollow": value})
+    assert (error.code, error.message.startswith("obey_nofollow")) == ("bad_option", True)

@@ -121,7 +121,7 @@ def test_start_hands_a_start_service_exception_to_fatal():
 
 
 def test_run_passes_fatal_and_exits_1_after_a_failed_start(monkeypatch):
-    monkeypatch.setattr(process.logs, "start", lambda level: None)
+    monkeypatch.setattr(process.logs, "start", lambda *settings: None)
     reactor = MemoryReactorClock()
     built = []
 
@@ -137,7 +137,7 @@ def test_run_passes_fatal_and_exits_1_after_a_failed_start(monkeypatch):
 
 
 def test_run_returns_normally_when_nothing_failed(monkeypatch):
-    monkeypatch.setattr(process.logs, "start", lambda level: None)
+    monkeypatch.setattr(process.logs, "start", lambda *settings: None)
     reactor = MemoryReactorClock()
     run("worker", lambda reactor, config, fatal: Service(), environ={}, reactor=reactor)
     assert reactor.hasRun

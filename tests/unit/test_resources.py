@@ -153,6 +153,12 @@ def run(coroutine):
     return results[0]
 
 
+# The defaults of the crawl-control and webhook options (api/input.py, api/callbacks.py).
+CRAWL_CONTROLS = {"include": [], "exclude": [], "sitemaps": False, "obey_nofollow": True,
+                  "callback_url": None, "callback_events": ["completed", "cancelled", "failed"],
+                  "callback_every_pages": 100}
+
+
 @pytest.fixture
 def api():
     return ApiHarness()
@@ -172,7 +178,7 @@ def test_post_json_creates_a_job(api):
     assert job["status"] == "queued"
     assert job["urls"] == ["http://example.com/", "http://example.com/b"]
     assert job["options"] == {"max_depth": 2, "scope": "host", "max_pages": 1000,
-                              "host_concurrency": 4, "host_delay": 0.0}
+                              "host_concurrency": 4, "host_delay": 0.0, **CRAWL_CONTROLS}
     assert job["stats"]["pages_admitted"] == 2
     assert job["stats"]["pages_pending"] == 2
     assert job["created_at"] == "2023-11-14T22:13:20.000Z"
@@ -180,7 +186,8 @@ def test_post_json_creates_a_job(api):
     assert api.dispatcher.wakes == 1
     assert api.store.called("create") == [(["http://example.com/", "http://example.com/b"],
                                            {"max_depth": 2, "scope": "host", "max_pages": 1000,
-                                            "host_concurrency": 4, "host_delay": 0.0},
+                                            "host_concurrency": 4, "host_delay": 0.0,
+                                            **CRAWL_CONTROLS},
                                            True, "addr:192.168.1.1")]
     assert api.get(f"/jobs/{job['id']}").json() == job
 
@@ -216,7 +223,7 @@ def test_form_body_is_not_read_as_query_options(api):
     (b"<urls/>", "application/xml", 415, "unsupported_media_type"),
     (b'{"urls": ["ftp://e.com/"]}', "application/json", 422, "invalid_url"),
     (b'{"urls": []}', "application/json", 422, "no_urls"),
-    (b'{"urls": ["http://e.com/"], "max_depth": 99}', "application/json", 422, "bad_option"),
+    (b'{"urls": ["http://e.com/"], "max_depth": 1001}', "application/json", 422, "bad_option"),
     (b'{"urls": ["http://e.com/"], "depth": 1}', "application/json", 422, "unknown_field"),
 ])
 def test_post_errors_are_json(api, body, content_type, status, code):
@@ -658,7 +665,8 @@ def test_legacy_get_lists_image_urls(api):
 
 
 def test_root_describes_the_service(api):
-    assert api.get("/").json() == {"service": "imagecrawler", "jobs": "/jobs", "health": "/healthz"}
+    assert api.get("/").json() == {"service": "imagecrawler", "jobs": "/jobs", "health": "/healthz",
+                                   "openapi": "/openapi.json"}
 
 
 # --- probes and metrics ---------------------------------------------------------------------

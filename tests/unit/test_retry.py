@@ -1,8 +1,8 @@
-"""worker/retry.py: backoff with equal jitter, driven by a chosen random()."""
+"""common/retry.py: backoff with equal jitter, driven by a chosen random()."""
 
 import pytest
 
-from worker.retry import RETRY_STATUSES, backoff
+from common.retry import RETRY_STATUSES, backoff
 
 
 def fixed(value):

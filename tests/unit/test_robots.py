@@ -17,7 +17,7 @@ from worker.fetch import Fetched, FetchTimeout, TooManyRedirects
 from worker.robots import (
     KEEP_DENIED_SECONDS, KEEP_SECONDS, ROBOTS_BYTES, ROBOTS_REDIRECTS, PoolRobots, crawl_delay,
     outcome_of)
-from worker.safety import BlockedAddress
+from common.safety import BlockedAddress
 
 T0 = 1_700_000_000.0
 AGENT = "ImageCrawler/1.0 (+https://example.test/bot)"

@@ -1,4 +1,4 @@
-"""Unit tests for worker.safety: which addresses are refused, checked at connect time."""
+"""Unit tests for common.safety: which addresses are refused, checked at connect time."""
 
 from ipaddress import ip_network
 
@@ -16,7 +16,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from common.config import ConfigError, from_env
-from worker.safety import BlockedAddress, CheckedEndpointFactory, UnusableHost, refusal
+from common.safety import BlockedAddress, CheckedEndpointFactory, UnusableHost, refusal
 
 
 # --- refusal() ------------------------------------------------------------------------

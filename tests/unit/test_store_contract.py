@@ -26,7 +26,7 @@ from tests.unit.conftest import LEASE, OPTIONS, T0, result_of, untokened, urls
 
 PUBLIC = ("create", "job", "recent_jobs", "images", "pages", "cancel", "lease", "start",
           "reserve", "release", "retry", "store_robots", "robots_rules", "finish", "reap",
-          "heartbeat", "backlog", "ping", "admit")
+          "heartbeat", "backlog", "ping", "admit", "live_workers")
 
 
 # --- the fake's recording keeps the store's shape -----------------------------------
@@ -132,7 +132,7 @@ def test_start_counts_attempts_and_gives_settings_when_asked(store):
     [task] = store.tasks(10)
     first = store.start(task, LEASE, True, "w1", True)
     assert first == StartResult(go=True, attempt=1, settings={
-        "urls": ["http://a.example/"], "scope": "domain", "max_depth": 2})
+        "urls": ["http://a.example/"], **OPTIONS, "scope": "domain", "max_depth": 2})
     second = store.start(task, LEASE, False, "w1", True)
     assert second == StartResult(go=True, attempt=2, settings=None)
     assert store.status(job_id) == "running"
@@ -228,6 +228,19 @@ def test_max_depth_zero_admits_no_links(store):
     assert store.crawl(task, links=["http://a.example/x"]) == 0
     assert store.status(job_id) == "completed"
     assert store.counters(job_id)["pages_admitted"] == 1
+
+
+def test_no_max_depth_admits_links_at_any_depth(store):
+    job_id = store.new_job(["http://a.example/"], max_depth=None)
+    assert store.job(job_id)["max_depth"] == ""
+    assert json.loads(store.job(job_id)["options"])["max_depth"] is None
+    store.heartbeat("w1", 10, 10)
+    for depth in range(25):
+        [task] = store.tasks(10)
+        assert task.depth == depth
+        assert store.start(task, LEASE, True, "w1", True).settings["max_depth"] is None
+        assert store.crawl(task, links=[f"http://a.example/{depth + 1}"]) == 1
+    assert store.counters(job_id)["pages_admitted"] == 26
 
 
 def test_max_pages_caps_admission(store):

@@ -38,7 +38,7 @@ from zope.interface import implementer
 from common.config import from_env
 from common.urls import normalize, resolve
 from worker.fetch import Fetcher, make_client, request_url
-from worker.safety import UnusableHost
+from common.safety import UnusableHost
 
 CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus" / "urls.txt"
 CONFIG = dataclasses.replace(from_env({}), fetch_timeout=5)
@@ -95,6 +95,7 @@ def check_requestable(url):
     parts = urlsplit(url)
     port = {"http": 80, "https": 443}[parts.scheme] if parts.port is None else parts.port
     sent = request_url(url)
+    assert sent == url.encode("ascii"), (url, sent)     # no userinfo is ever kept
     assert all(0x21 <= byte <= 0x7E for byte in sent), sent
     assert sent_by_treq(url) == [sent], url
     uri = URI.fromBytes(sent)

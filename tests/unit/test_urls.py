@@ -4,6 +4,8 @@ import random
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common import urls
 from common.urls import (
@@ -13,6 +15,7 @@ from common.urls import (
     in_scope,
     normalize,
     registrable_domain,
+    resolve,
     split_url_list,
 )
 
@@ -52,7 +55,16 @@ from common.urls import (
         ("http://[2001:DB8::1]:80/", "http://[2001:db8::1]/"),
         ("http://1.2.3.4:8080", "http://1.2.3.4:8080/"),
         ("http:\\\\example.com\\a\\b?c\\d", "http://example.com/a/b?c\\d"),
-        ("http://user:p@ss@example.com/", "http://user:p%40ss@example.com/"),
+        # Userinfo is never kept: it is never sent, and one page gets one key.
+        ("http://user:p@ss@example.com/", "http://example.com/"),
+        ("http://@example.com/", "http://example.com/"),
+        ("https://u:@example.com/", "https://example.com/"),
+        # Before this used the URL Standard, "http:///path" was refused; a
+        # browser goes to http://path/, as it ignores the extra slashes.
+        ("http:///path", "http://path/"),
+        ("http://example.com/a?", "http://example.com/a"),
+        ("http://example.com/a?#x", "http://example.com/a"),
+        ("http://example.com/a??", "http://example.com/a??"),
     ],
 )
 def test_normalize(url, expected):
@@ -75,7 +87,6 @@ def test_normalize(url, expected):
         "example.com/page",
         "//example.com/no-base",
         "http://",
-        "http:///path",
         "http://example.com:99999/",
         "http://example.com:port/",
         "http://example.com::80/",
@@ -157,7 +168,11 @@ def test_check_start_url_returns_normalized():
         ("", "empty URL"),
         ("http://example.com:70000/", "invalid port in 'http://example.com:70000/'"),
         ("http://exa mple.com/", "invalid host in 'http://exa mple.com/'"),
-        ("http://[::1/", "cannot parse 'http://[::1/'"),
+        ("http://[::1/", "invalid host in 'http://[::1/'"),
+        ("http://256.256.256.256/", "invalid host in 'http://256.256.256.256/'"),
+        ("https://a.test:x/", "invalid port in 'https://a.test:x/'"),
+        ("http://a@:80/", "no host in 'http://a@:80/'"),
+        ("http://a..b/", "empty or over-long label in the host of 'http://a..b/'"),
     ],
 )
 def test_check_start_url_errors(url, message):
@@ -310,7 +325,6 @@ def test_public_suffix_list_never_touches_the_network(monkeypatch):
     "?q=1", "#frag", "//cdn.test/x.png", "HTTP://B.TEST/x", "img.png?w=1", ".hidden.png",
 ])
 def test_resolve_agrees_with_normalize(ref, base):
-    from common.urls import resolve
     assert resolve(ref, base) == normalize(ref, base)
 
 
@@ -362,3 +376,76 @@ def test_hosts_the_resolver_can_look_up_are_kept(url, expected):
 )
 def test_the_host_is_what_follows_the_last_at_sign_as_in_the_url_standard(url, host):
     assert urls.host_key(normalize(url)) == host
+
+
+# --- as browsers parse them: the URL Standard (tests/unit/test_url_wpt.py has its cases) ---
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "expected"),
+    [
+        ("///example.org/path", "http://a.test/", "http://example.org/path"),
+        ("/\\/\\//example.org/../path", "http://a.test/", "http://example.org/path"),
+        ("https:/example.com/", "http://a.test/d/p", "https://example.com/"),
+        ("https:example.com/", "http://a.test/d/p", "https://example.com/"),
+        ("https:example.com/", "https://a.test/d/p", "https://a.test/d/example.com/"),
+        ("http://&a:foo(b]c@d:2/", "http://a.test/", "http://d:2/"),
+        ("https://user:pass[\x7f@foo/bar", "http://a.test/", "https://foo/bar"),
+    ],
+)
+def test_links_browsers_follow(url, base, expected):
+    assert normalize(url, base) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://0xffffffff", "http://255.255.255.255/"),
+        ("http://192.168.257", "http://192.168.1.1/"),
+        ("http://1.2.3.4./", "http://1.2.3.4/"),
+        ("http://4294967295/", "http://255.255.255.255/"),
+        ("http://0x7f.1:8080/", "http://127.0.0.1:8080/"),
+        ("http://０Ｘｃ０．０２５０．０１", "http://192.168.0.1/"),
+    ],
+)
+def test_ipv4_hosts_get_one_spelling(url, expected):
+    """Otherwise one server has two scope, dedup and politeness keys."""
+    assert normalize(url) == expected
+    assert urls.host_key(expected) == urls.host_key(normalize(expected))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://256.256.256.256", "http://1.2.3.08", "http://foo.09", "http://1.2.3.4.5",
+            "http://4294967296", "http://0xffffffff1"])
+def test_hosts_browsers_reject_are_rejected(url):
+    assert normalize(url) is None
+    with pytest.raises(InvalidURL, match="invalid host in"):
+        check_start_url(url)
+
+
+_BASES = [normalize(base) for base in (
+    "http://a.test/", "http://a.test/dir/page.html", "https://a.test:8443/x/y/?q=1",
+    "http://xn--bcher-kva.example/b%C3%BCcher/p?x=/y", "http://[::1]:8080/a/b",
+    "https://192.168.1.1/a;b/c,d", "http://a.test/dir/",
+)]
+_REF_PIECES = st.sampled_from(
+    list("aZ09_~!$&'()*+,;=@-./") + ["/", "/", "..", ".", "%2e", "?", "#", ":", "\\", " ", "é", "//"])
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(_BASES), st.lists(_REF_PIECES, min_size=1, max_size=10).map("".join))
+def test_the_fast_path_of_resolve_is_exactly_the_parsers_answer(base, ref):
+    """resolve() joins plain paths itself; normalize() always asks ada."""
+    assert resolve(ref, base) == normalize(ref, base)
+
+
+def test_the_fast_path_is_taken_for_plain_paths(monkeypatch):
+    """Their answer comes without the parser: the shortcut is what it is for."""
+    def refuse(*args):
+        raise AssertionError("the parser was asked")
+
+    base = "http://a.test/dir/page.html?q=1"
+    monkeypatch.setattr(urls.ada_url, "join_url", refuse)
+    assert resolve("img/a.png", base) == "http://a.test/dir/img/a.png"
+    assert resolve("/p/3.html", base) == "http://a.test/p/3.html"
+    assert resolve("a,b(1)/x_y-z~1.png", base) == "http://a.test/dir/a,b(1)/x_y-z~1.png"

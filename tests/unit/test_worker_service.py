@@ -20,6 +20,7 @@ from worker.crawl import Crawler
 from worker.fetch import Fetched
 from worker.robots import PoolRobots
 from worker.service import WorkerService
+from worker.sitemaps import SitemapReader
 
 T0 = 1_700_000_000.0
 OPTIONS = {"max_depth": 1, "scope": "host", "max_pages": 100_000,
@@ -67,7 +68,9 @@ class Harness:
         self.wire = FakeWire().install(monkeypatch)
         self.fatal = Fatal(self.clock)
         robots = PoolRobots(self.store, self.fetcher, self.config, self.clock)
-        self.crawler = Crawler(self.store, self.fetcher, self.parser, robots, self.config, self.clock)
+        sitemaps = SitemapReader(self.fetcher, self.config, lambda f, *args: f(*args))
+        self.crawler = Crawler(self.store, self.fetcher, self.parser, robots, sitemaps,
+                               self.config, self.clock)
         self.service = WorkerService(self.clock, self.config, self.store, self.crawler, self.fatal)
         self.job_id = None
 

@@ -1,0 +1,5 @@
+"""C{python -m client ...}: see L{client.cli}."""
+
+from client.cli import main
+
+raise SystemExit(main())
