@@ -6,218 +6,29 @@ validation uses (L{api.input}, L{common.config}, the paging bounds of
 L{api.resources}), once, when the API starts: a limit changed in the
 environment changes the document with it, so the two never disagree.
 Job options are described only when L{api.input.OPTIONS} accepts them,
-from L{option_schemas}; an option missing there fails the unit test.
+from L{api.openapi_schemas.option_schemas}; an option missing there fails the unit test.
 
 It is served without a token, as C{/healthz} is: it holds no data, and a
 client needs it to learn how to authenticate.
 """
 
-from api.callbacks import DEFAULT_EVENTS, DEFAULT_EVERY_PAGES, EVENT_NAMES, MAX_EVERY_PAGES
 from api.events import BATCH, MAX_OFFSET
 from api.http import JsonResource
-from api.input import MAX_HOST_DELAY, MAX_JSON_DEPTH, OPTIONS
+from api.input import MAX_JSON_DEPTH, OPTIONS
+from api.openapi_schemas import (
+    EXAMPLE_URL, EXPORT_TYPES, integers, json_content, option_schemas, ref, schemas, sse_schema,
+    text_option)
 from api.page import FILES
 from common import keys
-from common.store import COUNTERS
-from common.urls import MAX_URL_LENGTH, SCOPES
-
-JOB_STATUSES = ("queued", "running", "completed", "cancelled")
-EXPORT_TYPES = {"ndjson": "application/x-ndjson", "csv": "text/csv", "txt": "text/plain"}
-# Where every part of a string a URL may be: what README's examples crawl.
-EXAMPLE_URL = "http://127.0.0.1:9000/"
-# A boolean in a query or a form: true/false/1/0/yes/no, any case (api.input).
-_TEXT_BOOLEAN = r"^\s*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|1|0)\s*$"
-
-
-def ref(name, kind="schemas"):
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _json(schema):
-    return {"application/json": {"schema": schema}}
-
-
-def _nullable(schema):
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _integers(low, high=None, **extra):
-    schema = {"type": "integer", "minimum": low, **extra}
-    if high is not None:
-        schema["maximum"] = high
-    return schema
-
-
-def _max_pages(config):
-    """The highest C{max_pages} a job may ask: the limit, and the hourly budget when on."""
-    budget = config.client_pages_per_hour
-    return min(config.max_pages_limit, budget) if budget else config.max_pages_limit
-
-
-def option_schemas(config):
-    """Every job option the API knows, as it is given in a JSON body."""
-    patterns = {"anyOf": [
-        {"type": "array", "maxItems": config.max_patterns,
-         "items": {"type": "string", "maxLength": config.max_pattern_length}},
-        {"type": "string", "maxLength": config.max_pattern_length}],
-        "description": "regular expressions in RE2 syntax (no backreferences, no lookaround), "
-                       "searched for in the absolute URL; one that does not compile is a 422"}
-    return {
-        "max_depth": {**_nullable(_integers(0, config.max_depth_limit)), "default": 1,
-                      "description": "0: the start pages only; null: no depth limit "
-                                     "(max_pages still bounds the job)"},
-        "scope": {"enum": list(SCOPES), "default": "host"},
-        "max_pages": _integers(1, _max_pages(config), default=config.default_max_pages),
-        "host_concurrency": _integers(1, config.max_host_concurrency,
-                                      default=config.host_concurrency),
-        "host_delay": {"type": "number", "minimum": 0, "maximum": MAX_HOST_DELAY,
-                       "default": config.host_delay_seconds,
-                       "description": "seconds between two fetch starts on one host"},
-        "include": {**patterns, "default": []},
-        "exclude": {**patterns, "default": []},
-        "sitemaps": {"type": "boolean", "default": False,
-                     "description": "also start from each start site's sitemaps"},
-        "obey_nofollow": {"type": "boolean", "default": True},
-        "callback_url": {**_nullable({"type": "string", "maxLength": MAX_URL_LENGTH}),
-                         "default": None, "description": "an http(s) URL that receives the "
-                         "job's webhooks; needs WEBHOOK_SECRET (else 422 webhooks_disabled)"},
-        "callback_events": {"type": "array", "items": {"enum": list(EVENT_NAMES)},
-                            "default": list(DEFAULT_EVENTS)},
-        "callback_every_pages": _integers(1, MAX_EVERY_PAGES, default=DEFAULT_EVERY_PAGES,
-                                          description="with progress: every N pages"),
-    }
-
-
-def _text_option(name, schema):
-    """The same option as a query or form value: text, parsed the way api.input parses it."""
-    if schema.get("type") == "boolean":
-        return {"type": "string", "pattern": _TEXT_BOOLEAN, "default": str(schema["default"]).lower()}
-    if name == "max_depth":
-        return {"anyOf": [schema["anyOf"][0], {"enum": ["none", "null"]}], "default": 1}
-    if name in ("include", "exclude"):
-        return schema["anyOf"][0]
-    if name == "callback_url":
-        return schema["anyOf"][0]
-    return schema
-
-
-def schemas(config):
-    """The components' schemas: what comes in and what goes out."""
-    options = {name: schema for name, schema in option_schemas(config).items() if name in OPTIONS}
-    url = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "examples": [EXAMPLE_URL]}
-    urls = {"type": "array", "items": ref("Url"), "minItems": 1, "maxItems": config.max_start_urls}
-    text = {"type": ["string", "null"]}
-    return {
-        "Error": _object({"error": _object({"code": {"type": "string"},
-                                            "message": {"type": "string"}})}),
-        "JobId": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "Url": url,
-        "Submission": {"type": "object", "additionalProperties": False, "required": ["urls"],
-                       "properties": {"urls": {"anyOf": [ref("Url"), urls]}, **options}},
-        "UrlList": urls,
-        "Options": {"type": "object", "properties": options},
-        "Stats": _object({name: _integers(0) for name in (*COUNTERS, "pages_pending")}, extra=True),
-        "Job": _object({
-            "id": ref("JobId"), "status": {"enum": list(JOB_STATUSES)},
-            "created_at": {"type": "string", "format": "date-time"},
-            "started_at": _nullable({"type": "string", "format": "date-time"}),
-            "finished_at": _nullable({"type": "string", "format": "date-time"}),
-            "urls": {"type": "array", "items": {"type": "string"}},
-            "options": ref("Options"), "stats": ref("Stats"),
-            "links": _object({k: {"type": "string"} for k in ("self", "images", "pages")},
-                             extra=True)}, extra=True),
-        "JobList": _listing("jobs", ref("Job")),
-        "Image": _object({"url": {"type": "string"},
-                          "sources": {"type": "array", "items": {"type": "string"}},
-                          "found_on": {"type": "array", "items": {"type": "string"}},
-                          "alt": text}, extra=True),
-        "ImageList": _listing("images", ref("Image")),
-        "Page": {"type": "object", "required": ["url"], "properties": {
-            "url": {"type": "string"}, "depth": _integers(0),
-            "status": {"type": ["integer", "string"], "description": "HTTP status, or why none"},
-            "images": _integers(0), "links": _integers(0), "attempt": _integers(0),
-            "worker": {"type": "string"}, "final_url": {"type": "string"},
-            "redirects": {"type": "array", "items": {"type": "object"}},
-            "error": {"type": "string"}, "skipped": {"type": "string"},
-            "tries": {"type": "array", "items": {"type": "object"}}}},
-        "PageList": _listing("pages", ref("Page")),
-        "LegacyJob": _object({
-            "id": ref("JobId"), "status": {"enum": list(JOB_STATUSES)},
-            "all_urls": {"type": "array", "items": {"type": "string"}},
-            "crawls_pending": _integers(0), "crawls_completed": _integers(0),
-            "images": {"type": "array", "items": {"type": "string"}}}, extra=True),
-        "Service": _object({"service": {"type": "string"}, "jobs": {"type": "string"},
-                            "health": {"type": "string"}}, extra=True),
-        "Health": _object({"status": {"const": "ok"}}),
-        "Ready": _object({"ready": {"type": "boolean"},
-                          "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
-                         extra=True),
-        **_event_schemas(),
-        **_webhook_schemas(),
-    }
-
-
-def _object(properties, extra=False):
-    """An object with all of C{properties} required; C{extra}: others may follow."""
-    return {"type": "object", "required": list(properties), "properties": properties,
-            "additionalProperties": extra}
-
-
-def _listing(name, item):
-    return _object({name: {"type": "array", "items": item}, "next": _nullable({"type": "string"})})
-
-
-def _event_schemas():
-    return {
-        "ProgressEvent": _object({"id": ref("JobId"), "status": {"enum": list(JOB_STATUSES)},
-                                  "stats": ref("Stats"),
-                                  "finished_at": _nullable({"type": "string"})}, extra=True),
-        "ImagesEvent": _object({"offset": _integers(0, MAX_OFFSET),
-                                "images": {"type": "array", "maxItems": BATCH,
-                                           "items": ref("Image")}}),
-        "EndEvent": _object({"status": _nullable({"enum": list(JOB_STATUSES)})}, extra=True),
-    }
-
-
-def _webhook_schemas():
-    time = _nullable({"type": "string", "format": "date-time"})
-    return {
-        "WebhookEvent": _object({
-            "id": {"type": "string", "description": "the event id (also X-Event-Id): dedupe on it"},
-            "event": {"enum": list(keys.EVENTS)}, "time": {"type": "string", "format": "date-time"},
-            "job": _object({"id": ref("JobId"), "status": {"enum": list(JOB_STATUSES)},
-                            "created_at": time, "started_at": time, "finished_at": time,
-                            "stats": ref("Stats"), "links": {"type": "object"}}, extra=True)}),
-        "Delivery": _object({
-            "event_id": {"type": "string"}, "event": {"enum": list(keys.EVENTS)},
-            "attempt": _integers(1), "at": {"type": "string", "format": "date-time"},
-            "status": _nullable(_integers(100, 599)), "error": {"type": ["string", "null"]},
-            "outcome": {"enum": [keys.DELIVERY_DONE, keys.DELIVERY_RETRY, keys.DELIVERY_GIVEN_UP]},
-            "next_attempt_at": time}, extra=True),
-        "DeliveryList": {"type": "array", "items": ref("Delivery"),
-                         "description": "every delivery attempt, oldest first"},
-    }
-
-
-def _sse_schema():
-    """One event of C{GET /jobs/ID/events}, as OpenAPI before 3.2 describes a stream: per event."""
-    kinds = {"progress": "ProgressEvent", "images": "ImagesEvent", "end": "EndEvent"}
-    return {"oneOf": [{
-        "type": "object", "required": ["event", "data"],
-        "properties": {"event": {"const": kind}, "id": {"type": "string"},
-                       "data": {"type": "string", "contentMediaType": "application/json",
-                                "contentSchema": ref(name)}}} for kind, name in kinds.items()]}
-
-
 def _error(description, headers=None):
-    response = {"description": description, "content": _json(ref("Error"))}
+    response = {"description": description, "content": json_content(ref("Error"))}
     if headers:
         response["headers"] = headers
     return response
 
 
 def _retry_after(required):
-    return {"Retry-After": {"required": required, "schema": _integers(1),
+    return {"Retry-After": {"required": required, "schema": integers(1),
                             "description": "seconds to wait before trying again"}}
 
 
@@ -263,17 +74,17 @@ def parameters(config):
         "JobId": {"name": "job_id", "in": "path", "required": True, "schema": ref("JobId")},
         "Cursor": {"name": "cursor", "in": "query", "description": "the offset to start at; "
                    "each page's next link carries the next one",
-                   "schema": _integers(0, MAX_CURSOR, default=0)},
+                   "schema": integers(0, MAX_CURSOR, default=0)},
         "Limit": {"name": "limit", "in": "query",
-                  "schema": _integers(1, MAX_PAGE_SIZE, default=PAGE_SIZE)},
+                  "schema": integers(1, MAX_PAGE_SIZE, default=PAGE_SIZE)},
         "Format": {"name": "format", "in": "query", "description": "json: a page of results; "
                    "the others stream every result, to the end",
                    "schema": {"enum": ["json", *EXPORT_TYPES], "default": "json"}},
         "After": {"name": "after", "in": "query", "description": "the image offset to resume "
-                  "after (Last-Event-ID wins)", "schema": _integers(0, MAX_OFFSET, default=0)},
+                  "after (Last-Event-ID wins)", "schema": integers(0, MAX_OFFSET, default=0)},
         "LastEventId": {"name": "Last-Event-ID", "in": "header", "description": "what an "
                         "EventSource sends when it reconnects: the last images event's id",
-                        "schema": _integers(0, MAX_OFFSET)},
+                        "schema": integers(0, MAX_OFFSET)},
     }
 
 
@@ -317,7 +128,7 @@ def _job_links():
 def _submission(config):
     """How a job is submitted: JSON, a text list of URLs, or a form; options also in the query."""
     options = {name: schema for name, schema in option_schemas(config).items() if name in OPTIONS}
-    text_options = {name: _text_option(name, schema) for name, schema in options.items()}
+    text_options = {name: text_option(name, schema) for name, schema in options.items()}
     form = {"type": "object", "required": ["urls"],
             "properties": {"urls": {"type": "string", "description": "URLs, white space "
                                     "separated"}, **text_options}}
@@ -338,7 +149,7 @@ def _submission(config):
 def _created(config, schema, location):
     headers = {"Location": {"required": True, "schema": {"type": "string"},
                             "description": f"{location}ID, the new job"}}
-    return _ok("the job, created", _json(ref(schema)), headers, _job_links(), status="201")
+    return _ok("the job, created", json_content(ref(schema)), headers, _job_links(), status="201")
 
 
 def _listing_op(kind, op_id):
@@ -359,18 +170,18 @@ def paths(config):
             "get": _op("getService", "JSON: where things are; a browser (Accept prefers "
                        "text/html) gets the web page, without a token",
                        _ok("the service document, or the page",
-                           {**_json(ref("Service")), "text/html": {"schema": {"type": "string"}}})),
+                           {**json_content(ref("Service")), "text/html": {"schema": {"type": "string"}}})),
             "post": _op("submitLegacy", "The 2015 interface: create a job, answered in the old shape",
                         _created(config, "LegacyJob", "/job/"), errors, query, body)},
         "/jobs": {
-            "get": _op("listJobs", "Recent jobs, newest first", _ok("jobs", _json(ref("JobList"))),
+            "get": _op("listJobs", "Recent jobs, newest first", _ok("jobs", json_content(ref("JobList"))),
                        ("400",), ("Cursor", "Limit")),
             "post": _op("createJob", "Create a job", _created(config, "Job", "/jobs/"),
                         errors, query, body)},
         "/jobs/{job_id}": {
-            "get": _op("getJob", "The job", _ok("the job", _json(ref("Job"))), ("404",), job),
+            "get": _op("getJob", "The job", _ok("the job", json_content(ref("Job"))), ("404",), job),
             "delete": _op("cancelJob", "Cancel the job (idempotent); its queued tasks are dropped",
-                          _ok("the job, cancelled (or already over)", _json(ref("Job"))),
+                          _ok("the job, cancelled (or already over)", json_content(ref("Job"))),
                           ("404",), job)},
         "/jobs/{job_id}/images": {"get": _listing_op("images", "listImages")},
         "/jobs/{job_id}/pages": {"get": _listing_op("pages", "listPages")},
@@ -380,25 +191,25 @@ def paths(config):
                 f"batches of at most {BATCH}, each with the id to resume after (Last-Event-ID or "
                 f"?after=); a ': heartbeat' comment after {config.events_heartbeat_seconds:g} s "
                 "of quiet; end once the job is over and every image went out",
-                {"text/event-stream": {"schema": _sse_schema()}}),
+                {"text/event-stream": {"schema": sse_schema()}}),
             ("400", "404"), ("JobId", "After", "LastEventId"))},
         "/jobs/{job_id}/callbacks": {"get": _op(
             "getCallbacks", "The job's webhook deliveries: each event, its attempts and outcome",
-            _ok("the ledger", _json(ref("DeliveryList"))), ("404",), job)},
+            _ok("the ledger", json_content(ref("DeliveryList"))), ("404",), job)},
         "/job/{job_id}": {"get": _op(
             "getLegacyJob", "The 2015 interface's job shape, with up to 100,000 image URLs",
-            _ok("the job", _json(ref("LegacyJob"))), ("404",), job)},
-        "/healthz": {"get": _op("health", "Liveness", _ok("alive", _json(ref("Health"))),
+            _ok("the job", json_content(ref("LegacyJob"))), ("404",), job)},
+        "/healthz": {"get": _op("health", "Liveness", _ok("alive", json_content(ref("Health"))),
                                 public=True)},
         "/readyz": {"get": _op("ready", "Readiness: Redis answers and ZeroMQ is bound", {
-            **_ok("ready", _json(ref("Ready"))),
+            **_ok("ready", json_content(ref("Ready"))),
             "503": {"description": "not ready; checks says what is down",
-                    "content": _json(ref("Ready"))}}, public=True)},
+                    "content": json_content(ref("Ready"))}}, public=True)},
         "/metrics": {"get": _op(
             "metrics", "Prometheus text; behind METRICS_TOKEN when that is set, else the API's "
             "tokens", _ok("the metrics", text), public=not (config.api_token or config.metrics_token))},
         "/openapi.json": {"get": _op("openapi", "This document",
-                                     _ok("OpenAPI 3.1", _json({"type": "object"})), public=True)},
+                                     _ok("OpenAPI 3.1", json_content({"type": "object"})), public=True)},
         "/static/{name}": {"get": _op(
             "staticFile", "The web page's files (ETag; 304 when unchanged)",
             {**_ok("the file", {media.decode().split(";")[0]: {"schema": {"type": "string"}}
@@ -424,7 +235,7 @@ def webhooks(config):
         "completed, cancelled or failed, and progress every callback_every_pages pages when "
         "callback_events asks; through the same network guard as crawling, no redirects",
         "parameters": [signature, event_id, event],
-        "requestBody": {"required": True, "content": _json(ref("WebhookEvent"))},
+        "requestBody": {"required": True, "content": json_content(ref("WebhookEvent"))},
         "responses": {
             "2XX": {"description": "delivered"},
             "default": {"description": f"408, 429, 5xx (and no answer): tried again with backoff, "

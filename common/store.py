@@ -264,6 +264,15 @@ class JobStore:
             return None
         return float(reply[1]) if reply[0] == "wait" else "lost"
 
+    async def pace(self, host):
+        """
+        Reserve the next fetch start on C{host} for a fetch outside any task
+        (a sitemap); fires with None when it may start now, else with the
+        time it may (ask again then).
+        """
+        due = await scripts.PACE(self.redis, host, repr(self.clock.seconds()))
+        return float(due) if due else None
+
     def release(self, task, attempted):
         """
         Hand a task back untried: to the front of its queue at once, at the

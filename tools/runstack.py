@@ -16,10 +16,13 @@ Safe on a shared network without any setting, although it lets the
 crawler reach private networks (ALLOW_PRIVATE_NETWORKS=1, to crawl a site
 on this machine): the API's HTTP port listens on 127.0.0.1 unless API_HOST
 says otherwise, and the ZeroMQ wire runs CURVE with keys made once in
-RUN_DIR/keys (ZMQ_KEYS_DIR, if set, is used instead).
+RUN_DIR/keys (ZMQ_KEYS_DIR, if set, is used instead).  Webhooks are
+signed with WEBHOOK_SECRET, else with a secret made once in
+RUN_DIR/webhook-secret, so that a job's callback_url works out of the box.
 """
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -265,6 +268,20 @@ def _keys_dir(run_dir):
     return str(keys)
 
 
+def _webhook_secret(run_dir):
+    """WEBHOOK_SECRET as the user set it, else RUN_DIR/webhook-secret's,
+    made on the first run (readable by this user only) and kept."""
+    if os.environ.get("WEBHOOK_SECRET"):
+        return os.environ["WEBHOOK_SECRET"]
+    path = run_dir / "webhook-secret"
+    if not path.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32) + "\n")
+        say(f"made the webhook signing secret in {path}")
+    return path.read_text().strip()
+
+
 def main():
     workers = int(os.environ.get("WORKERS", "2"))
     redis_port = int(os.environ.get("REDIS_PORT", "6379"))
@@ -273,7 +290,8 @@ def main():
            "REDIS_URL": os.environ.get("REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
            "ALLOW_PRIVATE_NETWORKS": os.environ.get("ALLOW_PRIVATE_NETWORKS", "1"),
            "API_HOST": os.environ.get("API_HOST", "127.0.0.1"),
-           "ZMQ_KEYS_DIR": _keys_dir(run_dir)}
+           "ZMQ_KEYS_DIR": _keys_dir(run_dir),
+           "WEBHOOK_SECRET": _webhook_secret(run_dir)}
     redis, api, crawlers = _children(
         _redis_argv(redis_port, run_dir / "redis"), env, workers, run_dir)
     stopping = _stop_requested()

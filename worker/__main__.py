@@ -40,7 +40,8 @@ def make_service(reactor, config, fatal):
     parser = ParserPool(reactor, config.parse_processes, config.parse_timeout,
                         config.max_urls_per_page)
     robots = PoolRobots(store, fetcher, config, reactor)
-    sitemaps = SitemapReader(fetcher, config, partial(deferToThreadPool, reactor, reactor.getThreadPool()))
+    sitemaps = SitemapReader(fetcher, store, reactor, config,
+                             partial(deferToThreadPool, reactor, reactor.getThreadPool()))
     crawler = Crawler(store, fetcher, parser, robots, sitemaps, config, reactor)
     top = Sequence()
     job_store.ConnectionService(redis).setServiceParent(top)

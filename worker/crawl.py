@@ -26,13 +26,13 @@ from twisted.web.client import ResponseFailed
 from txredisapi import ResponseError
 
 from common.patterns import LinkFilter
+from common.retry import RETRY_STATUSES, backoff
+from common.safety import BlockedAddress
 from common.store import redis_down
 from common.urls import host_key, scope_key
 from worker.fetch import FetchError, FetchTimeout
 from worker.parsing import ParseError, ParseFailed, ParserUnavailable
 from worker.sitemaps import default_sitemaps
-from common.retry import RETRY_STATUSES, backoff
-from common.safety import BlockedAddress
 
 log = Logger()
 
@@ -142,7 +142,7 @@ class Crawler:
             outcome, found_on, images, links = _failed(
                 page, task.url, f"internal error: {type(e).__name__}: {e}"[:500])
         if self._reads_sitemaps(task, started.settings):
-            links = links + await self._sitemap_links(task, page, started)
+            links = links + await self._sitemap_links(task, page, started, began)
         admitted = await self._record(task, outcome, page, images, links, found_on)
         self._log_page(task, outcome, page, began)
         return admitted
@@ -165,14 +165,19 @@ class Crawler:
         return (task.depth == 0 and settings.get("sitemaps", False)
                 and settings["max_depth"] != 0 and task.url in settings["site_starts"])
 
-    async def _sitemap_links(self, task, page, started):
-        """The in-scope, wanted page URLs of the sitemaps of C{task}'s site,
-        noted in C{page}; a sitemap that fails costs only its note."""
+    async def _sitemap_links(self, task, page, started, began):
+        """
+        The in-scope, wanted page URLs of the sitemaps of C{task}'s site,
+        noted in C{page}; a sitemap that fails costs only its note.  No
+        sitemap fetch starts after half the task's lease has gone, so that
+        the last one (within C{FETCH_TIMEOUT}) ends while the lease holds.
+        """
         settings = started.settings
+        deadline = began + self._config.lease_seconds / 2
         try:
             listed = await self._robots.sitemaps(task.url, started.robots)
             reading = await self._sitemaps.read(
-                listed or default_sitemaps(task.url), settings["max_pages"])
+                listed or default_sitemaps(task.url), settings["max_pages"], deadline)
         except CancelledError:
             raise
         except Exception as e:

@@ -23,8 +23,8 @@ does not hold up heartbeats.
 
 The parsing functions are pure; L{SitemapReader} does the fetching,
 through the worker's L{worker.fetch.Fetcher} (address guard, redirects,
-timeout), and a sitemap that fails costs only a line in the start page's
-record.
+timeout), each fetch keeping the host's delay as the pool's pages do, and
+a sitemap that fails costs only a line in the start page's record.
 """
 
 import io
@@ -35,6 +35,7 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 from twisted.internet.defer import CancelledError, maybeDeferred
+from twisted.internet.task import deferLater
 
 from common.urls import host_key, normalize
 
@@ -141,19 +142,25 @@ class Reading:
 
 class SitemapReader:
     """
-    Read a site's sitemaps with C{fetcher}; C{run(f, *args)} runs a parse
-    off the reactor thread (C{deferToThreadPool}) and returns a Deferred.
+    Read a site's sitemaps with C{fetcher}, each fetch keeping its host's
+    delay through C{store} (L{common.store.JobStore.pace}, on C{clock});
+    C{run(f, *args)} runs a parse off the reactor thread
+    (C{deferToThreadPool}) and returns a Deferred.
     """
 
-    def __init__(self, fetcher, config, run):
+    def __init__(self, fetcher, store, clock, config, run):
         self._fetcher = fetcher
+        self._store = store
+        self._clock = clock
         self._config = config
         self._run = run
 
-    async def read(self, sitemaps, want):
+    async def read(self, sitemaps, want, deadline):
         """
         The page URLs of C{sitemaps} (their indexes followed, breadth
-        first), at most C{want} of them (and C{SITEMAP_MAX_URLS}).
+        first), at most C{want} of them (and C{SITEMAP_MAX_URLS}).  No
+        fetch starts after C{deadline}: the start page's lease runs on
+        while they are read.
         """
         want = min(want, self._config.sitemap_max_urls)
         reading, queue, seen = Reading(), [(url, 0) for url in sitemaps], set()
@@ -165,6 +172,9 @@ class SitemapReader:
             if reading.read >= self._config.sitemaps_per_site:
                 reading.errors.append(f"more than {self._config.sitemaps_per_site} sitemaps: "
                                       "the rest were not read")
+                break
+            if not await self._host_due(url, deadline):
+                reading.errors.append(f"{url}: not read, the host's delay leaves no time for it")
                 break
             reading.read += 1
             try:
@@ -181,6 +191,20 @@ class SitemapReader:
             else:
                 queue.extend((child, level + 1) for child in urls)
         return reading
+
+    async def _host_due(self, url, deadline):
+        """
+        Wait until a fetch of C{url} may start by its host's delay (the
+        pool's reservation, as for pages); C{False} when that is after
+        C{deadline}.
+        """
+        while True:
+            due = await self._store.pace(host_key(url))
+            if due is None:
+                return self._clock.seconds() <= deadline
+            if due > deadline:
+                return False
+            await deferLater(self._clock, max(0.0, due - self._clock.seconds()))
 
     async def _one(self, url, max_locs):
         """C{(kind, urls)} of one sitemap; any failure raises, with its reason."""

@@ -26,7 +26,10 @@ def _entries(name: str) -> list:
     return [pytest.param(entry["input"], id=entry["why"]) for entry in entries]
 
 
-_PAGES = sorted((CORPUS / "html").glob("*.html")) + sorted((CORPUS / "wpt").glob("*.html"))
+# The WPT srcset cases (tests/data/wpt, checked case by case in
+# tests/unit/test_srcset_wpt.py) are replayed here as a page too.
+WPT = Path(__file__).parent.parent / "data" / "wpt"
+_PAGES = sorted((CORPUS / "html").glob("*.html")) + sorted(WPT.glob("*.html"))
 _CONTENT_TYPES = [
     line for line in (CORPUS / "content-types.txt").read_text(encoding="ascii").splitlines()
     if line.strip() and not line.startswith("#")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.stack import Client, Process, free_port
-from tools.runstack import Backoff
+from tools.runstack import Backoff, _webhook_secret
 from tests.wait import wait_for
 
 START_TIMEOUT = 60
@@ -146,6 +146,17 @@ def test_backoff_doubles_while_dying_young_and_resets_after_a_minute_up():
     assert [backoff.after(uptime=5) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
     assert backoff.after(uptime=60) == 1
     assert backoff.after(uptime=0.5) == 2
+
+
+def test_webhook_secret_is_made_once_private_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    run_dir = tmp_path / "run"
+    secret = _webhook_secret(run_dir)
+    path = run_dir / "webhook-secret"
+    assert len(secret) == 64 and path.stat().st_mode & 0o777 == 0o600
+    assert _webhook_secret(run_dir) == secret
+    monkeypatch.setenv("WEBHOOK_SECRET", "set-by-the-user")
+    assert _webhook_secret(run_dir) == "set-by-the-user"
 
 
 def test_bad_setting_stops_the_stack_with_the_childs_message(runstack):

@@ -8,8 +8,12 @@ import gzip
 
 import pytest
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.testing import Clock
 
+from common import keys
 from common.config import from_env
+from common.keys import START_MARGIN
+from tests.fakes import FakeStore
 from worker.fetch import Fetched, FetchError
 from worker.sitemaps import (MAX_INDEX_DEPTH, SitemapError, SitemapReader, default_sitemaps,
                              inflated, parse, read_body)
@@ -128,15 +132,18 @@ def test_broken_gzip_and_plain_bodies_over_the_cap_are_refused():
 class Fetcher:
     """Answers from a dict of URL -> body (or an exception, or a status)."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, clock=None):
         self.answers = answers
+        self.clock = clock
         self.fetched = []
         self.limits = []
+        self.times = []
 
     def fetch(self, url, any_type=False, limit=None, max_redirects=None):
         assert any_type, "a sitemap is read whatever its type"
         self.fetched.append(url)
         self.limits.append(limit)
+        self.times.append(self.clock.seconds() if self.clock else None)
         answer = self.answers.get(url, 404)
         if isinstance(answer, Exception):
             return fail(answer)
@@ -147,14 +154,52 @@ class Fetcher:
         return succeed(Fetched(url, 200, "application/xml", answer))
 
 
-def read(answers, sitemaps, want=1000, **settings):
+def reader_of(fetcher, clock, **settings):
     config = dataclasses.replace(from_env({}), **settings)
+    return SitemapReader(fetcher, FakeStore(clock), clock, config, lambda f, *args: f(*args))
+
+
+def read(answers, sitemaps, want=1000, **settings):
     fetcher = Fetcher(answers)
-    reader = SitemapReader(fetcher, config, lambda f, *args: f(*args))
+    reader = reader_of(fetcher, Clock(), **settings)
     results = []
-    Deferred.fromCoroutine(reader.read(sitemaps, want)).addBoth(results.append)
+    Deferred.fromCoroutine(reader.read(sitemaps, want, deadline=60)).addBoth(results.append)
     assert results, "reading did not finish"
     return results[0], fetcher
+
+
+def paced_reading(delay, deadline):
+    """Read an index of two sitemaps on a host with C{delay} between fetch
+    starts, whose next start is due in a second: (reading, fetch times)."""
+    clock = Clock()
+    fetcher = Fetcher({"http://e.com/index.xml": index("http://e.com/a.xml", "http://e.com/b.xml"),
+                       "http://e.com/a.xml": urlset("http://e.com/1"),
+                       "http://e.com/b.xml": urlset("http://e.com/2")}, clock)
+    reader = reader_of(fetcher, clock)
+    reader._store.redis_state.hset(keys.host("http://e.com"),
+                                   mapping={"delay": delay, "start_next": 1})
+    results = []
+    Deferred.fromCoroutine(reader.read(["http://e.com/index.xml"], 100, deadline)).addBoth(
+        results.append)
+    for _ in range(100):
+        clock.advance(0.25)
+    assert results, "reading did not finish"
+    return results[0], fetcher.times
+
+
+def test_each_sitemap_fetch_keeps_the_host_delay_of_the_pool():
+    reading, times = paced_reading(delay=2, deadline=60)
+    assert reading.urls == ["http://e.com/1", "http://e.com/2"]
+    assert len(times) == 3 and times[0] >= 1, "the first waits for the host's next start"
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert min(gaps) >= 2 + START_MARGIN and max(gaps) <= 2 + START_MARGIN + 0.25
+
+
+def test_no_sitemap_fetch_starts_past_the_deadline():
+    reading, times = paced_reading(delay=10, deadline=5)
+    assert reading.urls == [] and len(times) == 1
+    assert reading.errors == [
+        "http://e.com/a.xml: not read, the host's delay leaves no time for it"]
 
 
 def test_an_index_and_its_gzipped_sitemaps_are_followed():

@@ -26,7 +26,7 @@ from tests.unit.conftest import LEASE, OPTIONS, T0, result_of, untokened, urls
 
 PUBLIC = ("create", "job", "recent_jobs", "images", "pages", "cancel", "lease", "start",
           "reserve", "release", "retry", "store_robots", "robots_rules", "finish", "reap",
-          "heartbeat", "backlog", "ping", "admit", "live_workers")
+          "heartbeat", "backlog", "ping", "admit", "live_workers", "pace")
 
 
 # --- the fake's recording keeps the store's shape -----------------------------------

@@ -136,6 +136,27 @@ def test_start_without_a_free_slot_does_not_reserve(store):
     assert store.reserve(again) is None
 
 
+def test_a_fetch_outside_any_task_keeps_the_host_delay(store):
+    store.new_job(urls(2), host_delay=1.0, host_concurrency=10)
+    store.heartbeat("w1", 1000, 100)
+    [a] = store.tasks(10)
+    assert store.accept(a).go                       # a starts at T0
+    first = T0 + 1 + START_MARGIN
+    assert store.pace(A) == first                   # a sitemap fetch must wait for a's delay
+    store.advance(1 + START_MARGIN)
+    assert store.pace(A) is None                    # then it starts, and takes the next start
+    [b] = store.tasks(10)
+    started = store.accept(b)
+    assert (started.go, started.reason) == (False, "host not due")
+    assert abs(started.due - (first + 1 + START_MARGIN)) < 1e-6
+
+
+def test_a_host_the_pool_has_no_record_of_has_no_delay_to_keep(store):
+    assert store.pace("http://elsewhere.example") is None
+    assert store.pace("http://elsewhere.example") is None
+    assert not store.exists(keys.host("http://elsewhere.example"))
+
+
 def test_reserve_of_a_task_whose_lease_is_gone_says_lost(store):
     store.new_job(urls(1), host_delay=1.0)
     store.heartbeat("w1", 1000, 100)

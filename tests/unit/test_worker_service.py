@@ -68,7 +68,8 @@ class Harness:
         self.wire = FakeWire().install(monkeypatch)
         self.fatal = Fatal(self.clock)
         robots = PoolRobots(self.store, self.fetcher, self.config, self.clock)
-        sitemaps = SitemapReader(self.fetcher, self.config, lambda f, *args: f(*args))
+        sitemaps = SitemapReader(self.fetcher, self.store, self.clock, self.config,
+                                 lambda f, *args: f(*args))
         self.crawler = Crawler(self.store, self.fetcher, self.parser, robots, sitemaps,
                                self.config, self.clock)
         self.service = WorkerService(self.clock, self.config, self.store, self.crawler, self.fatal)
