@@ -10,11 +10,10 @@ again after L{CLAIM_IDLE} seconds (C{XAUTOCLAIM}): at least once, so a
 crash can log an event twice, never lose it.
 """
 
-from twisted.application.service import Service
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from api.callbacks import wants
+from common.process import Periodic
 from common.store import COUNTERS, redis_down
 
 log = Logger()
@@ -33,7 +32,7 @@ def log_event(event):
     stats, job = stats_of(event), event.job
     if event.event == "job.completed":
         seconds = event.time - float(event.state.get("created_at") or event.time)
-        log.info("job {job} completed in {duration:.1f} s: {pages} pages crawled, "
+        log.info("job {job} completed in {duration:.2f} s: {pages} pages crawled, "
                  "{failed} failed, {images} images", event=event.event, job=job, stats=stats,
                  duration=seconds, pages=stats["pages_crawled"], failed=stats["pages_failed"],
                  images=stats["images_found"])
@@ -46,33 +45,22 @@ def log_event(event):
         log.debug("job {job}: {event}", event=event.event, job=job, stats=stats)
 
 
-class EventsFeed(Service):
+class EventsFeed(Periodic):
     """
     Every C{poll} seconds, takes the new events and the stale ones.  A
     round that fails other than by Redis being away is C{fatal}'s
     (L{common.process.Fatal}): the API exits rather than go on deaf.
     """
 
+    what = "the events feed"
+
     def __init__(self, clock, events, consumer, fatal, poll=0.5, claim_idle=CLAIM_IDLE):
-        self.clock = clock
+        super().__init__(clock, poll, fatal)
         self.claim_idle = claim_idle
-        self.fatal = fatal
         self.events = events
         self.consumer = consumer
-        self.poll = poll
         self._joined = False
         self._cursor = "0-0"
-        self._loop = None
-
-    def startService(self):
-        super().startService()
-        self._loop = LoopingCall(self.round)
-        self._loop.clock = self.clock
-        self.fatal.watch(self._loop.start(self.poll), "the events feed")
-
-    def stopService(self):
-        super().stopService()
-        self._loop.stop()
 
     async def round(self):
         try:

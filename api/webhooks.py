@@ -24,14 +24,13 @@ import random as _random
 
 import treq
 from treq.client import HTTPClient
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from api.views import timestamp
 from common import keys
+from common.process import Periodic
 from common.retry import backoff
 from common.safety import BlockedAddress, CheckedEndpointFactory
 from common.store import COUNTERS, redis_down
@@ -100,17 +99,18 @@ def make_client(reactor, config):
     return HTTPClient(Agent.usingEndpointFactory(reactor, endpoints, pool=pool))
 
 
-class WebhookSender(Service):
+class WebhookSender(Periodic):
     """
     Every C{poll} seconds, takes the deliveries that came due (at most
     C{concurrency} in flight) and makes one attempt of each.  A round that
     fails other than by Redis being away is C{fatal}'s (L{common.process.Fatal}).
     """
 
+    what = "the webhook sender"
+
     def __init__(self, clock, events, client, config, fatal, poll=0.5, concurrency=8,
                  random=_random.random):
-        self.clock = clock
-        self.fatal = fatal
+        super().__init__(clock, poll, fatal)
         self.events = events
         self.client = client
         self.secret = config.webhook_secret
@@ -119,21 +119,13 @@ class WebhookSender(Service):
         self.max_attempts = config.webhook_max_attempts
         self.retry_base = config.webhook_retry_base
         self.retry_max = config.webhook_retry_max
-        self.poll = poll
         self.concurrency = concurrency
         self.random = random
         self._flying = set()
-        self._loop = None
-
-    def startService(self):
-        super().startService()
-        self._loop = LoopingCall(self.round)
-        self._loop.clock = self.clock
-        self.fatal.watch(self._loop.start(self.poll), "the webhook sender")
 
     def stopService(self):
+        """Stop taking deliveries; fire once the attempts in flight end."""
         super().stopService()
-        self._loop.stop()
         return DeferredList(list(self._flying))
 
     async def round(self):

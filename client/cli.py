@@ -21,37 +21,30 @@ EXIT_ERROR = 1
 SCOPES = ("host", "domain", "any")
 
 
+def _number(raw, convert, kind, lowest, above=""):
+    """C{raw} as a C{convert}ed number of at least C{lowest}, or argparse's error."""
+    try:
+        value = convert(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {kind}{above}, not {raw!r}") from None
+    if not lowest <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {raw}")
+    return value
+
+
 def depth(raw):
     """C{--depth 3}, or C{none} for no depth limit (JSON null)."""
     if raw.strip().lower() in ("none", "null", "unlimited"):
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number or 'none', not {raw!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
+    return _number(raw, int, "a whole number", 0, above=" or 'none'")
 
 
 def positive(raw):
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _number(raw, int, "a whole number", 1)
 
 
 def seconds(raw):
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {raw}")
-    return value
+    return _number(raw, float, "a number of seconds", 0)
 
 
 def api_url(raw):

@@ -10,10 +10,11 @@ out.  Dead, it gets restarted (C{restart: unless-stopped}, C{make run}).
 
 import sys
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet import reactor as default_reactor
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import ReactorNotRunning
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from common import config as config_module
@@ -50,6 +51,37 @@ class Fatal:
         the looped function raises, and the loop is then dead for good.
         """
         return deferred.addErrback(self, what)
+
+
+class Periodic(Service):
+    """
+    A service that runs its C{round()} (a function or a coroutine) every
+    C{interval} seconds on C{clock} while it runs.  A round that raises is
+    fatal: its loop would be dead for good while the process looked alive.
+    A subclass defines C{round} and names itself in C{what}, for the log.
+    """
+
+    what = "a periodic round"
+
+    def __init__(self, clock, interval, fatal):
+        self.clock = clock
+        self.interval = interval
+        self.fatal = fatal
+        self._loop = None
+
+    def startService(self):
+        super().startService()
+        self._loop = LoopingCall(self.round)
+        self._loop.clock = self.clock
+        self.fatal.watch(self._loop.start(self.interval), self.what)
+
+    def stopService(self):
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+    def round(self):
+        raise NotImplementedError(f"{type(self).__name__} defines no round")
 
 
 def start(service, fatal):
