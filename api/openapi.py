@@ -161,10 +161,14 @@ def _listing_op(kind, op_id):
 
 
 def paths(config):
+    """Every path the API serves: the jobs and their views, then the service's own."""
+    return {**_job_paths(config), **_service_paths(config)}
+
+
+def _job_paths(config):
     body, query = _submission(config)
     errors = ("400", "408", "413", "415", "422", "429")
     job = ("JobId",)
-    text = {"text/plain": {"schema": {"type": "string"}}}
     return {
         "/": {
             "get": _op("getService", "JSON: where things are; a browser (Accept prefers "
@@ -199,6 +203,12 @@ def paths(config):
         "/job/{job_id}": {"get": _op(
             "getLegacyJob", "The 2015 interface's job shape, with up to 100,000 image URLs",
             _ok("the job", json_content(ref("LegacyJob"))), ("404",), job)},
+    }
+
+
+def _service_paths(config):
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
         "/healthz": {"get": _op("health", "Liveness", _ok("alive", json_content(ref("Health"))),
                                 public=True)},
         "/readyz": {"get": _op("ready", "Readiness: Redis answers and ZeroMQ is bound", {

@@ -96,7 +96,6 @@ def schemas(config):
     options = {name: schema for name, schema in option_schemas(config).items() if name in OPTIONS}
     url = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH, "examples": [EXAMPLE_URL]}
     urls = {"type": "array", "items": ref("Url"), "minItems": 1, "maxItems": config.max_start_urls}
-    text = {"type": ["string", "null"]}
     return {
         "Error": _object({"error": _object({"code": {"type": "string"},
                                             "message": {"type": "string"}})}),
@@ -107,6 +106,22 @@ def schemas(config):
         "UrlList": urls,
         "Options": {"type": "object", "properties": options},
         "Stats": _object({name: integers(0) for name in (*COUNTERS, "pages_pending")}, extra=True),
+        **_result_schemas(),
+        "Service": _object({"service": {"type": "string"}, "jobs": {"type": "string"},
+                            "health": {"type": "string"}}, extra=True),
+        "Health": _object({"status": {"const": "ok"}}),
+        "Ready": _object({"ready": {"type": "boolean"},
+                          "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
+                         extra=True),
+        **_event_schemas(),
+        **_webhook_schemas(),
+    }
+
+
+def _result_schemas():
+    """A job, its images and pages, and the 2015 shape of a job."""
+    text = {"type": ["string", "null"]}
+    return {
         "Job": _object({
             "id": ref("JobId"), "status": {"enum": list(JOB_STATUSES)},
             "created_at": {"type": "string", "format": "date-time"},
@@ -136,14 +151,6 @@ def schemas(config):
             "all_urls": {"type": "array", "items": {"type": "string"}},
             "crawls_pending": integers(0), "crawls_completed": integers(0),
             "images": {"type": "array", "items": {"type": "string"}}}, extra=True),
-        "Service": _object({"service": {"type": "string"}, "jobs": {"type": "string"},
-                            "health": {"type": "string"}}, extra=True),
-        "Health": _object({"status": {"const": "ok"}}),
-        "Ready": _object({"ready": {"type": "boolean"},
-                          "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
-                         extra=True),
-        **_event_schemas(),
-        **_webhook_schemas(),
     }
 
 

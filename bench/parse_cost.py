@@ -35,7 +35,8 @@ from twisted.internet.threads import deferToThread
 
 from bench import procstat
 from bench.site import Shape, render
-from worker.extract import decode_html, extract
+from worker.decoding import decode_html
+from worker.extract import extract
 from worker.parsing import ParserPool, summarize
 
 SITE = "http://127.0.0.1:8080"

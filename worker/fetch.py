@@ -34,7 +34,7 @@ from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
 from common.urls import normalize
-from worker.extract import is_html
+from worker.decoding import is_html
 from common.safety import CheckedEndpointFactory
 
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))

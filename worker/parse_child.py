@@ -30,7 +30,8 @@ import sys
 from dataclasses import dataclass, field
 from itertools import islice
 
-from worker.extract import Page, decode_html, extract
+from worker.decoding import decode_html
+from worker.extract import Page, extract
 
 _LENGTHS = struct.Struct(">II")
 PREFIX_BYTES = _LENGTHS.size

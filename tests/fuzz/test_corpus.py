@@ -12,7 +12,8 @@ import pytest
 
 from tests.fuzz.contracts import check_page, check_raw_urls
 from worker.css import css_urls
-from worker.extract import decode_html, extract, is_html
+from worker.decoding import decode_html, is_html
+from worker.extract import extract
 from worker.srcset import srcset_urls
 
 CORPUS = Path(__file__).parent / "corpus"

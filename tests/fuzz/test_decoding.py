@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from tests.fuzz.contracts import check_page
 from tests.fuzz.strategies import documents
-from worker.extract import decode_html, extract, is_html
+from worker.decoding import decode_html, is_html
+from worker.extract import extract
 
 PAGE = "http://site.test/dir/page.html"
 

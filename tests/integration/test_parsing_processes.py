@@ -11,7 +11,8 @@ import sys
 from bench.parse_cost import archive_page
 from tests.fakes_parsing import FakeSpawn
 from tests.integration.parsing_scenarios import CAP, SMALL, Events, pages
-from worker.extract import decode_html, extract
+from worker.decoding import decode_html
+from worker.extract import extract
 from worker.parsing import CHILD_ARGS, ROOT, STOP_GRACE_SECONDS, summarize
 
 PARSED_SMALL = {"parsed": vars(summarize(extract(decode_html(SMALL[0], SMALL[1]), SMALL[2]), CAP))}

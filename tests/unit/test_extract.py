@@ -7,7 +7,8 @@ from html import escape
 import pytest
 
 from worker.css import css_urls
-from worker.extract import KINDS, Image, Page, decode_html, extract, is_html
+from worker.decoding import decode_html, is_html
+from worker.extract import KINDS, Image, Page, extract
 from worker.parse_child import summarize
 from worker.srcset import srcset_urls
 

@@ -12,7 +12,8 @@ from twisted.python.failure import Failure
 
 from tests.fakes_parsing import FakeSpawn
 from worker import parse_child
-from worker.extract import Image, Page, decode_html, extract
+from worker.decoding import decode_html
+from worker.extract import Image, Page, extract
 from worker.parse_child import FrameError, decode_frame, encode_frame, read_frame
 from worker.parsing import (
     BACKOFF_FIRST_SECONDS, CRASH_LOOP, ROOT, START_SECONDS, STOP_GRACE_SECONDS, ParseFailed,
