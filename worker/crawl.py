@@ -32,6 +32,7 @@ from common.store import redis_down
 from common.urls import host_key, scope_key
 from worker.fetch import FetchError, FetchTimeout
 from worker.parsing import ParseError, ParseFailed, ParserUnavailable
+from worker.robots import header_nofollow
 from worker.sitemaps import default_sitemaps
 
 log = Logger()
@@ -274,6 +275,8 @@ class Crawler:
         followed = parsed.links
         if not settings.get("obey_nofollow", True):
             followed = followed + parsed.nofollow
+        elif header_nofollow(fetched.robots_tags, self._config.crawl_user_agent):
+            followed = []
         links = [link for link in followed if self._wanted(link, settings)]
         return "crawled", fetched.url, parsed.images, links
 

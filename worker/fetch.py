@@ -33,9 +33,9 @@ from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
+from common.safety import CheckedEndpointFactory
 from common.urls import normalize
 from worker.decoding import is_html
-from common.safety import CheckedEndpointFactory
 
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 # A redirect's or an error page's own body is never parsed; a little of it
@@ -68,6 +68,7 @@ class Fetched:
     truncated: bool = False
     redirects: list = field(default_factory=list)
     retry_after: float | None = None   # seconds the server asked us to wait
+    robots_tags: tuple = ()        # the X-Robots-Tag header values (worker.robots.header_nofollow)
 
 
 class NoCookies(CookieJar):
@@ -332,8 +333,9 @@ class Fetcher:
         content_type = _header(response, b"content-type")
         wait = retry_after(_header(response, b"retry-after"), self._clock.seconds(),
                            self._config.max_retry_after)
+        tags = tuple(v.decode("latin-1") for v in response.headers.getRawHeaders(b"x-robots-tag", []))
         page = Fetched(url, response.code, content_type, None,
-                       redirects=redirects, retry_after=wait)
+                       redirects=redirects, retry_after=wait, robots_tags=tags)
         if response.code >= 400:
             await read_capped(response, _SMALL_BODY)
             return page

@@ -18,9 +18,9 @@ from collections import OrderedDict
 from protego import Protego
 from twisted.logger import Logger
 
+from common.safety import BlockedAddress
 from common.urls import host_key, normalize
 from worker.fetch import TooManyRedirects
-from common.safety import BlockedAddress
 
 log = Logger()
 
@@ -38,6 +38,32 @@ def outcome_of(status, body):
     if 400 <= status < 500:
         return "allow", ""
     return "fail", ""
+
+
+# X-Robots-Tag directives whose value holds a colon: not a crawler's name.
+_VALUED_DIRECTIVES = frozenset({
+    "unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"})
+_NOFOLLOW = frozenset({"nofollow", "none"})
+
+
+def header_nofollow(values, agent):
+    """
+    Whether a page's C{X-Robots-Tag} headers ask C{agent} not to follow its
+    links, as its robots meta may: C{nofollow} or C{none}, said to every
+    crawler, or after a crawler's name (C{otherbot: nofollow}) to this one,
+    known by the product token of C{agent} (C{ImageCrawler/1.0 ...}).
+    """
+    product = agent.split("/", 1)[0].strip().lower()
+    for value in values:
+        name, colon, rest = value.partition(":")
+        name = name.strip().lower()
+        if colon and name not in _VALUED_DIRECTIVES and not any(c in name for c in " ,"):
+            if name != product:
+                continue
+            value = rest
+        if not _NOFOLLOW.isdisjoint(d.strip().lower() for d in value.split(",")):
+            return True
+    return False
 
 
 def crawl_delay(text, agent, cap):

@@ -137,20 +137,23 @@ NOFOLLOW = {
               '<a rel="external nofollow" href="/nf2">nf2</a>'),
     "/meta": page('<meta name="robots" content="noindex, nofollow"><img src="/img/meta.png">'
                   '<a href="/m1">m1</a>'),
+    "/header": page('<a href="/h1">h1</a>', **{"X-Robots-Tag": "noindex, nofollow"}),
+    "/otherbot": page('<a href="/h2">h2</a>', **{"X-Robots-Tag": "otherbot: nofollow"}),
     "/ok": page("<p>ok</p>"), "/nf": page("<p>nf</p>"), "/nf2": page("<p>nf2</p>"),
-    "/m1": page("<p>m1</p>"),
+    "/m1": page("<p>m1</p>"), "/h1": page("<p>h1</p>"), "/h2": page("<p>h2</p>"),
 }
+STARTS = ("/", "/meta", "/header", "/otherbot")
 
 
 def test_nofollow_is_obeyed_by_default_and_on_request_ignored(make_stack):
     stack = make_stack(workers=2)
     with FixtureSite(NOFOLLOW, host="127.0.0.6") as site:
-        obeyed = stack.client.submit([site.url("/"), site.url("/meta")])
+        obeyed = stack.client.submit([site.url(path) for path in STARTS])
         job, pages = crawled_paths(stack, obeyed, site)
-        assert set(pages) == {"/", "/meta", "/ok"}
+        assert set(pages) == {*STARTS, "/ok", "/h2"}, "X-Robots-Tag to another bot is not ours"
         assert job["options"]["obey_nofollow"] is True
         assert job["stats"]["images_found"] == 1, "a noindex page is still read for its images"
-        ignored = stack.client.submit([site.url("/"), site.url("/meta")], obey_nofollow=False)
+        ignored = stack.client.submit([site.url(path) for path in STARTS], obey_nofollow=False)
         job, pages = crawled_paths(stack, ignored, site)
-        assert set(pages) == {"/", "/meta", "/ok", "/nf", "/nf2", "/m1"}
+        assert set(pages) == {*STARTS, "/ok", "/nf", "/nf2", "/m1", "/h1", "/h2"}
         assert job["options"]["obey_nofollow"] is False

@@ -14,10 +14,10 @@ from common.keys import START_MARGIN
 from common.config import from_env
 from tests.fakes import FakeStore
 from worker.fetch import Fetched, FetchTimeout, TooManyRedirects
+from common.safety import BlockedAddress
 from worker.robots import (
     KEEP_DENIED_SECONDS, KEEP_SECONDS, ROBOTS_BYTES, ROBOTS_REDIRECTS, PoolRobots, crawl_delay,
-    outcome_of)
-from common.safety import BlockedAddress
+    header_nofollow, outcome_of)
 
 T0 = 1_700_000_000.0
 AGENT = "ImageCrawler/1.0 (+https://example.test/bot)"
@@ -170,3 +170,25 @@ def test_a_hanging_robots_fetch_holds_the_duty_until_it_ends():
     assert result_of(pool.store.lease(6, 10))[0] == [], "the host's other task waits"
     pending.errback(FetchTimeout("timed out"))
     assert d.called and pool.host()["robots"] == "wait"
+
+
+AGENT = "ImageCrawler/1.0 (+https://github.com/imagecrawler)"
+
+
+@pytest.mark.parametrize("values, nofollow", [
+    ((), False),
+    (("noindex",), False),
+    (("nofollow",), True),
+    (("NoIndex, NoFollow",), True),
+    (("none",), True),
+    (("noindex", "nofollow"), True),
+    (("otherbot: nofollow",), False),
+    (("imagecrawler: nofollow",), True),
+    (("ImageCrawler: none",), True),
+    (("unavailable_after: 25 Jun 2010 15:00:00 PST",), False),
+    (("noindex, unavailable_after: 25 Jun 2010 15:00:00 PST",), False),
+    (("max-image-preview: large, nofollow",), True),
+    (("otherbot: noindex", "nofollow"), True),
+])
+def test_x_robots_tag_nofollow_for_every_crawler_or_for_this_one(values, nofollow):
+    assert header_nofollow(values, AGENT) is nofollow
