@@ -278,8 +278,9 @@ def parse_submission(content_type, body, query, config):
         raise InputError(415, "unsupported_media_type",
                          f"send application/json or text/plain, not {kind!r}")
     from_query = from_fields(query)
-    # A bad value in the query is refused even where the body's own wins.
-    parse_options(from_query, config)
+    if not from_query.keys().isdisjoint(given):
+        # A bad value in the query is refused even where the body's own wins.
+        parse_options(from_query, config)
     options = parse_options({**from_query, **given}, config)
     urls = check_urls(raw_urls, config)[: options["max_pages"]]
     return Submission(urls, options)

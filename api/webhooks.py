@@ -26,13 +26,13 @@ import treq
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred, DeferredList, TimeoutError
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import HTTPConnectionPool
 
 from api.views import timestamp
 from common import keys
 from common.process import Periodic
 from common.retry import backoff
-from common.safety import BlockedAddress, CheckedEndpointFactory
+from common.safety import BlockedAddress, guarded_agent
 from common.store import COUNTERS, redis_down
 
 log = Logger()
@@ -93,10 +93,8 @@ def _timed_out(result, timeout):
 
 def make_client(reactor, config):
     """treq over the network guard; one connection per delivery, none kept."""
-    endpoints = CheckedEndpointFactory(
-        reactor, config.allow_private_networks, config.webhook_timeout, config.allow_networks)
     pool = HTTPConnectionPool(reactor, persistent=False)
-    return HTTPClient(Agent.usingEndpointFactory(reactor, endpoints, pool=pool))
+    return HTTPClient(guarded_agent(reactor, config, pool, config.webhook_timeout))
 
 
 class WebhookSender(Periodic):

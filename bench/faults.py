@@ -28,13 +28,12 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from bench import RESULTS, ours, report, site
-from bench.serve import SiteServer
+from bench.serve import serving
 from common.config import SETTINGS
 from tests.stack import RedisServer, Stack
 from tests.wait import wait_for
@@ -201,12 +200,7 @@ def main(argv=None):
     started = time.monotonic()
     shape = site.Shape(pages=args.pages)
     root, truth = site.generate(shape)
-    work = Path(tempfile.mkdtemp(prefix="imagecrawler-faults-"))
-    server = SiteServer(root, work, use_nginx=args.server != "twisted")
-    if args.server == "nginx" and server.kind != "nginx":
-        raise SystemExit("--server nginx: nginx is not installed")
-    server.start()
-    try:
+    with serving(root, args.server, args.keep, "imagecrawler-faults-") as (work, server):
         env = default_settings(Stack(work, RedisServer(work)))
         settings = {name: env[name] for name in _SHOWN if name in env}
         print(f"site: {shape.pages} pages, {len(truth['images'])} images, served by {server.describe()}\n"
@@ -217,12 +211,6 @@ def main(argv=None):
         baseline = _run(args, truth, server, work / "none", None, "no fault")
         runs = {key: _run(args, truth, server, work / key, FAULTS[key][1], FAULTS[key][0])
                 for key in args.faults}
-    finally:
-        server.stop()
-        if args.keep:
-            print(f"work directory kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     print("\n" + table(baseline, runs))
     output = args.output or RESULTS / "faults-latest.json"
     report.write_json({"site": {"pages": shape.pages, "images": len(truth["images"]), "server": server.kind},

@@ -22,12 +22,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench import RESULTS, ROOT, big, load, ours, profile, reference, report, site
-from bench.serve import SiteServer
+from bench.serve import serving
 
 MODES = {
     "full": {"shape": site.Shape(), "load_seconds": 10},
@@ -92,14 +91,6 @@ def _source():
     return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": changed}
 
 
-def _server(args, root, work):
-    server = SiteServer(root, work, use_nginx=args.server != "twisted")
-    if args.server == "nginx" and server.kind != "nginx":
-        raise SystemExit("--server nginx: nginx is not installed")
-    print(f"serving with {server.describe()}", flush=True)
-    return server.start()
-
-
 def main(argv=None):
     args = parse_args(argv)
     _check_tools(args)
@@ -109,9 +100,7 @@ def main(argv=None):
     print(f"site: {shape.pages} pages, {len(truth['images'])} images, branching {shape.branching}, "
           f"max depth {truth['max_depth']}, ~{shape.page_bytes} B/page, in {root} "
           f"(ready in {time.monotonic() - started:.1f} s)", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="imagecrawler-bench-"))
-    server = _server(args, root, work)
-    try:
+    with serving(root, args.server, args.keep, "imagecrawler-bench-") as (work, server):
         results = {"mode": _mode(args), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                    "machine": _machine(), "source": _source(),
                    "site": {"shape": dataclasses.asdict(shape), "server": server.kind,
@@ -120,12 +109,6 @@ def main(argv=None):
             big.run(args, truth, server, work, results, stack_settings(truth))
         else:
             compare(args, truth, server, work, results)
-    finally:
-        server.stop()
-        if args.keep:
-            print(f"work directory kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"total time {time.monotonic() - started:.0f} s")
 
 

@@ -13,7 +13,9 @@ C{python -m bench.serve ROOT PORT} is the fallback server itself.
 
 import shutil
 import sys
+import tempfile
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.stack import Process, free_port
@@ -109,3 +111,27 @@ def main(root, port):
 
 if __name__ == "__main__":
     main(*sys.argv[1:3])
+
+
+@contextmanager
+def serving(root, server, keep, prefix):
+    """
+    A fresh work directory and the site at C{root} served from it, as
+    C{(work, server)}; afterwards the server stops and the directory goes
+    (unless C{keep}).  C{server} is the C{--server} choice: C{auto},
+    C{nginx} (which must be installed) or C{twisted}.
+    """
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    site = SiteServer(root, work, use_nginx=server != "twisted")
+    if server == "nginx" and site.kind != "nginx":
+        raise SystemExit("--server nginx: nginx is not installed")
+    print(f"serving with {site.describe()}", flush=True)
+    site.start()
+    try:
+        yield work, site
+    finally:
+        site.stop()
+        if keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)

@@ -80,9 +80,6 @@ class Periodic(Service):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
 
-    def round(self):
-        raise NotImplementedError(f"{type(self).__name__} defines no round")
-
 
 def start(service, fatal):
     """

@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IResolutionReceiver, IStreamClientEndpoint
 from twisted.logger import Logger
-from twisted.web.client import BrowserLikePolicyForHTTPS
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
@@ -220,3 +220,15 @@ class CheckedEndpointFactory:
             return _Refused(UnusableHost(string=f"cannot use https with the host {host!r}: "
                                                 "TLS takes standard host names only"))
         return wrapClientTLS(creator, endpoint)
+
+
+def guarded_agent(reactor, config, pool, connect_timeout):
+    """
+    An L{Agent} on C{pool} whose every connection goes through
+    L{CheckedEndpointFactory} with the allowances of C{config}
+    (C{ALLOW_PRIVATE_NETWORKS}, C{ALLOW_NETWORKS}): the crawler's and the
+    webhooks' one way out.
+    """
+    endpoints = CheckedEndpointFactory(
+        reactor, config.allow_private_networks, connect_timeout, config.allow_networks)
+    return Agent.usingEndpointFactory(reactor, endpoints, pool=pool)

@@ -174,6 +174,12 @@ class Client:
         assert status == 200, raw
         return [line for line in raw.decode("utf-8").split("\n") if line]
 
+    def crawl(self, urls, timeout=JOB_TIMEOUT, **options):
+        """Submit a job, wait for it to end: C{(job, pages, images)}, the
+        last two by URL as L{pages} and L{images} give them."""
+        job = self.wait_done(self.submit(urls, **options), timeout)
+        return job, self.pages(job["id"]), self.images(job["id"])
+
     def images(self, job_id):
         return {json.loads(line)["url"]: json.loads(line)
                 for line in self.lines(f"/jobs/{job_id}/images?format=ndjson")}

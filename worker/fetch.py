@@ -29,11 +29,11 @@ from hyperlink import EncodedURL
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.client import HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
-from common.safety import CheckedEndpointFactory
+from common.safety import guarded_agent
 from common.urls import normalize
 from worker.decoding import is_html
 
@@ -103,14 +103,12 @@ class PooledClient(HTTPClient):
 def make_client(reactor, config):
     """
     The client the worker fetches with: one persistent pool, every
-    connection (hence every redirect hop) checked by L{CheckedEndpointFactory}.
+    connection (hence every redirect hop) checked by L{common.safety.guarded_agent}.
     """
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = config.max_host_concurrency
     pool.cachedConnectionTimeout = 30
-    endpoints = CheckedEndpointFactory(
-        reactor, config.allow_private_networks, config.fetch_timeout, config.allow_networks)
-    return PooledClient(Agent.usingEndpointFactory(reactor, endpoints, pool=pool), pool)
+    return PooledClient(guarded_agent(reactor, config, pool, config.fetch_timeout), pool)
 
 
 def request_url(url):

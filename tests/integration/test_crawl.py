@@ -201,10 +201,7 @@ def test_hostile_servers_fail_or_truncate_alone(make_stack):
         "/noise": (None, {}, b"\x00\xff garbage, not HTTP\r\n\r\n" * 100),
     }
     with FixtureSite(routes) as site:
-        job_id = stack.client.submit([site.url("/")])
-        job = stack.client.wait_done(job_id, timeout=120)
-        pages = stack.client.pages(job_id)
-        images = stack.client.images(job_id)
+        job, pages, images = stack.client.crawl([site.url("/")], timeout=120)
     assert job["status"] == "completed"
     assert pages[site.url("/endless")]["truncated"] is True
     assert pages[site.url("/bomb")]["truncated"] is True

@@ -273,10 +273,7 @@ def test_huge_pages_do_not_stop_the_heartbeats(make_stack):
         routes[f"/catalogue/{h}"] = page(body)
         want_images |= images
     with FixtureSite(routes) as site:
-        job_id = stack.client.submit([site.url("/")])
-        job = stack.client.wait_done(job_id, timeout=120)
-        pages = stack.client.pages(job_id)
-        images = stack.client.images(job_id)
+        job, pages, images = stack.client.crawl([site.url("/")], timeout=120)
     assert job["status"] == "completed"
     assert set(pages) == {site.url("/"), *(site.url(p) for p in links)}
     bad = [(u, p["status"], p.get("error"), p.get("truncated")) for u, p in pages.items()
@@ -297,10 +294,7 @@ def test_a_page_that_parses_too_long_fails_alone(make_stack):
               "/catalogue": page(body)}
     routes.update((f"/p/{i}", page(f'<img src="/img/{i}.png">')) for i in range(10))
     with FixtureSite(routes) as site:
-        job_id = stack.client.submit([site.url("/")])
-        job = stack.client.wait_done(job_id, timeout=AFTER_FAULT)
-        pages = stack.client.pages(job_id)
-        images = stack.client.images(job_id)
+        job, pages, images = stack.client.crawl([site.url("/")], timeout=AFTER_FAULT)
     assert job["status"] == "completed"
     error = str(pages[site.url("/catalogue")].get("error")).lower()
     assert "pars" in error and any(w in error for w in ("time", "took", "longer")), \
@@ -322,10 +316,7 @@ def test_poison_pages_fail_alone(make_stack):
         "/ok": page('<img src="/img/ok.png">'),
     }
     with FixtureSite(poison) as site:
-        job_id = stack.client.submit([site.url("/")])
-        job = stack.client.wait_done(job_id, timeout=AFTER_FAULT)
-        pages = stack.client.pages(job_id)
-        images = stack.client.images(job_id)
+        job, pages, images = stack.client.crawl([site.url("/")], timeout=AFTER_FAULT)
         assert site.hits["/hang"] == 3, "a hanging page gets MAX_ATTEMPTS tries"
     assert job["status"] == "completed"
     assert pages[site.url("/hang")]["status"] == "error"

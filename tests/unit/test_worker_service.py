@@ -8,7 +8,7 @@ tests.fakes.FakeWire; fatal errors go to the real common.process.Fatal.
 import dataclasses
 
 import pytest
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.testing import MemoryReactorClock
 
 from common import keys
